@@ -1,0 +1,21 @@
+"""keras-transfer: transfer learning in Keras 3 as one `model.fit()`.
+
+Public API:
+
+- `keras_transfer.layers.HubBackbone`: a TF Hub / SavedModel backbone as a Keras 3 layer.
+- `keras_transfer.callbacks.GradualUnfreeze`: ULMFiT-style unfreezing inside one `fit()`.
+- `keras_transfer.optimizers.LayerwiseLR`: per-variable learning-rate multipliers.
+- `keras_transfer.layer_groups`: depth-ordered layer groups shared by the two above.
+- `keras_transfer.throughput`: precision / XLA per device, input pipelines, feature cache.
+- `keras_transfer.adapt_batchnorm` and `keras_transfer.adaptation`: label-free domain adaptation.
+"""
+
+from keras_transfer import (
+    adaptation,
+    callbacks,
+    layers,
+    optimizers,
+    schedules,
+    throughput,
+)
+from keras_transfer.version import __version__
