@@ -1,0 +1,122 @@
+"""`fit_cached_head`: train the head on frozen-backbone features computed once."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from keras_transfer.throughput._numpy_batches import NumpyBatches
+from keras_transfer.throughput._split_frozen import split_frozen
+
+
+def fit_cached_head(
+    model: keras.Model,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    backbone: object = None,
+    epochs: int = 1,
+    batch_size: int = 32,
+    shuffle: bool = True,
+    seed: int = 0,
+    validation_data: tuple | None = None,
+    callbacks: list | None = None,
+    optimizer: object = None,
+    loss: object = None,
+    metrics: list | None = None,
+    verbose: int = 0,
+) -> keras.callbacks.History:
+    """Fits the head of `model` on features of its frozen part, computed once.
+
+    While the pretrained part is frozen and its inputs are deterministic, its
+    output is the same at every epoch; this computes it once (inference mode)
+    and trains only the layers after it. The head is made of the SAME layer
+    objects as `model`, and by default uses `model.optimizer` and `model.loss`,
+    so weights and optimizer state carry over: continue with
+    `model.fit(..., callbacks=[GradualUnfreeze(...)])` on the full model.
+
+    The result equals an uncached `model.fit` with the same batches: batches
+    follow `np.random.default_rng(seed).permutation(len(x))` drawn once per
+    epoch from one generator (no shuffling with `shuffle=False`), the last
+    batch may be smaller, like `model.fit` on arrays.
+
+    Args:
+        model: a compiled (or pass `optimizer` and `loss`) Functional or
+            Sequential model whose pretrained part is frozen.
+        x: inputs, as for `model.fit`.
+        y: targets.
+        backbone: the last top-level layer (or its name) of the part to
+            cache; following weightless deterministic layers (pooling,
+            flatten) join it. Defaults to the last frozen top-level layer.
+        epochs: head epochs. Defaults to `1`.
+        batch_size: head batch size. Defaults to `32`.
+        shuffle: reshuffle every epoch. Defaults to `True`.
+        seed: seed of the shuffle order. Defaults to `0`.
+        validation_data: `(x_val, y_val)`, cached the same way. Defaults to
+            `None`.
+        callbacks: Keras callbacks for the head fit. Defaults to `None`.
+        optimizer: defaults to `model.optimizer` (shared, so its state
+            carries into the next `model.fit`).
+        loss: defaults to `model.loss`.
+        metrics: metrics for the head fit. Defaults to `None`.
+        verbose: as in `fit`. Defaults to `0`.
+
+    Returns:
+        The `History` of the head fit.
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> from keras_transfer.throughput import fit_cached_head
+    >>> backbone = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4)])
+    >>> backbone.trainable = False
+    >>> model = keras.Sequential([keras.Input((8,)), backbone, keras.layers.Dense(1)])
+    >>> model.compile(optimizer="adam", loss="mse")
+    >>> x, y = np.ones((16, 8), "float32"), np.ones((16, 1), "float32")
+    >>> history = fit_cached_head(model, x, y, epochs=2, batch_size=8)
+    >>> len(history.history["loss"])
+    2
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"`epochs` must be an integer >= 1. Received: epochs={epochs!r}")
+    optimizer = optimizer if optimizer is not None else getattr(model, "optimizer", None)
+    loss = loss if loss is not None else getattr(model, "loss", None)
+    if optimizer is None or loss is None:
+        raise ValueError(
+            "`model` must be compiled, or pass both `optimizer` and `loss`. "
+            f"Received: optimizer={optimizer!r}, loss={loss!r}"
+        )
+    feature_model, head, _ = split_frozen(model, backbone)
+    features = feature_model.predict(x, batch_size=batch_size, verbose=0)
+    y = np.asarray(y)
+    if validation_data is not None:
+        x_val, y_val = validation_data[0], validation_data[1]
+        validation_data = (
+            feature_model.predict(x_val, batch_size=batch_size, verbose=0),
+            y_val,
+        )
+    head.compile(
+        optimizer=optimizer,
+        loss=loss,
+        metrics=metrics,
+        jit_compile=model.jit_compile if getattr(model, "compiled", False) else "auto",
+    )
+    if shuffle:
+        data = NumpyBatches(features, y, batch_size, True, seed, False)
+        return head.fit(
+            data,
+            epochs=epochs,
+            validation_data=validation_data,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+    return head.fit(
+        features,
+        y,
+        batch_size=batch_size,
+        epochs=epochs,
+        shuffle=False,
+        validation_data=validation_data,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
