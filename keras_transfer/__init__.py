@@ -18,4 +18,5 @@ from keras_transfer import (
     schedules,
     throughput,
 )
+from keras_transfer.grouping import LayerGroup, layer_groups
 from keras_transfer.version import __version__

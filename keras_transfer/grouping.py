@@ -1,0 +1,345 @@
+"""Depth-ordered layer groups of a Keras model, top group first.
+
+`layer_groups` is what "a layer group" means everywhere in keras-transfer:
+`GradualUnfreeze` unfreezes one group per stage, `LayerwiseLR` decays the
+learning rate by group depth. Both call it, so both agree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from collections.abc import Iterator, Mapping, Sequence
+
+import keras
+import numpy as np
+
+# Natural blocks of keras.applications / keras-hub models, by layer-name prefix.
+# The first pattern that matches a layer's name gives the block it belongs to.
+_BLOCK_PATTERNS = (
+    re.compile(r"^(conv\d+_block\d+)_"),  # ResNet, ResNetV2, DenseNet: conv5_block3_*
+    re.compile(r"^(block_\d+)_"),  # MobileNetV2: block_16_*
+    re.compile(r"^(block\d+[a-z])_"),  # EfficientNet(V2): block7a_*
+    re.compile(r"^(block\d+)_"),  # VGG, Xception: block5_*
+    re.compile(r"^(expanded_conv(?:_\d+)?)_"),  # MobileNetV2 block 0, MobileNetV3
+    re.compile(r"^(.*?stage_?\d+_[a-z]*block_?\d+)_", re.IGNORECASE),  # ConvNeXt, RegNet
+    re.compile(r"^(.*?stack\d+_block\d+)_"),  # keras-hub ResNet: stack3_block2_*
+    re.compile(r"^(conv)_(?:dw|pw)_(\d+)"),  # MobileNet: conv_dw_13*, conv_pw_13*
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerGroup:
+    """A named group of layers that are frozen, unfrozen and scaled together.
+
+    Args:
+        name: the group's name (a block prefix such as `"block5"`, or a
+            layer name).
+        layers: the layers of the group, each owning weights.
+
+    Example:
+
+    ```python
+    import keras
+    from keras_transfer import LayerGroup
+
+    dense = keras.layers.Dense(2)
+    dense.build((None, 3))
+    group = LayerGroup("head", (dense,))
+    assert group.count_params() == 8
+    print(group)  # LayerGroup('head', layers=1, params=8)
+    ```
+    """
+
+    name: str
+    layers: tuple[keras.Layer, ...]
+
+    @property
+    def weights(self) -> list[keras.Variable]:
+        """All weights of the group's layers, each once."""
+        seen, weights = set(), []
+        for layer in self.layers:
+            for weight in layer.weights:
+                if id(weight) not in seen:
+                    seen.add(id(weight))
+                    weights.append(weight)
+        return weights
+
+    @property
+    def trainable_weights(self) -> list[keras.Variable]:
+        """The group's weights that are trainable now."""
+        seen, weights = set(), []
+        for layer in self.layers:
+            for weight in layer.trainable_weights:
+                if id(weight) not in seen:
+                    seen.add(id(weight))
+                    weights.append(weight)
+        return weights
+
+    def count_params(self) -> int:
+        """Number of scalars in the group's weights (trainable or not)."""
+        return int(sum(np.prod(w.shape, dtype=np.int64) for w in self.weights))
+
+    def __repr__(self) -> str:
+        return (
+            f"LayerGroup({self.name!r}, layers={len(self.layers)}, "
+            f"params={self.count_params():,})"
+        )
+
+
+class _LayerGroups(list):
+    """The list `layer_groups` returns: a plain list that prints as a table."""
+
+    def summary(self, print_fn: object = None) -> None:
+        """Prints one line per group, top group first."""
+        (print_fn or print)(self._table())
+
+    def _table(self) -> str:
+        width = max([len(g.name) for g in self] + [5])
+        lines = [
+            f"{len(self)} layer groups, top (nearest the output) first:",
+            f"  {'#':>3}  {'group':<{width}}  {'layers':>6}  {'params':>12}  "
+            "trainable",
+        ]
+        for i, group in enumerate(self):
+            trainable = sum(
+                int(np.prod(w.shape, dtype=np.int64)) for w in group.trainable_weights
+            )
+            lines.append(
+                f"  {i:>3}  {group.name:<{width}}  {len(group.layers):>6}  "
+                f"{group.count_params():>12,}  {trainable:,}"
+            )
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self._table()
+
+    __str__ = __repr__
+
+
+def layer_groups(
+    model: keras.Layer,
+    spec: Mapping[str, Sequence[str]] | Sequence[Sequence[str] | str] | None = None,
+) -> list[LayerGroup]:
+    """Splits a model into depth-ordered groups of layers, top group first.
+
+    Without `spec`, every layer that owns weights is in exactly one group.
+    Nested models (a functional backbone inside a `Sequential`, keras-hub
+    backbones) are searched recursively; any other layer with weights (a
+    `HubBackbone`, a keras-hub transformer block) is one unit. Units are
+    joined into the natural blocks of keras.applications and keras-hub models
+    by name prefix (`block5_*`, `conv5_block3_*`, `block_16_*`, `block7a_*`,
+    `stack3_block2_*`, ...); a normalization layer outside any block joins the
+    layer before it (`Conv1` + `bn_Conv1`). Any other layer is its own group.
+
+    Args:
+        model: a built Keras model or layer.
+        spec: optional explicit groups, top first: a dict
+            `{group_name: [layer names]}` or a list whose entries are a layer
+            name or a list of layer names. A name matches a layer (anywhere in
+            the model, containers included: a container stands for all its
+            layers) with that exact name, else the layers whose name matches it
+            as a regular expression. Layers named in no group are in no group.
+            Defaults to `None` (automatic groups).
+
+    Returns:
+        A list of `LayerGroup`, the group nearest the output first. It prints
+        as a table (`print(layer_groups(model))`) and has a `summary()`.
+
+    Raises:
+        ValueError: if the model is not built, owns no weights, or `spec`
+            names layers that do not exist, names layers without weights, or
+            puts a layer in two groups.
+
+    Example:
+
+    ```python
+    import keras
+    import keras_transfer as kt
+
+    backbone = keras.Sequential(
+        [keras.Input((8,)), keras.layers.Dense(4, name="block1_dense"),
+         keras.layers.Dense(4, name="block2_dense")], name="backbone")
+    model = keras.Sequential([backbone, keras.layers.Dense(1, name="head")])
+    groups = kt.layer_groups(model)
+    assert [g.name for g in groups] == ["head", "block2", "block1"]
+    print(groups)
+    ```
+    """
+    if not isinstance(model, keras.Layer):
+        raise TypeError(
+            "`model` must be a Keras model or layer. "
+            f"Received: model={model!r} of type {type(model).__name__}"
+        )
+    if not model.built or not model.weights:
+        what = "is not built" if not model.built else "owns no weights"
+        raise ValueError(
+            f"`model` {what}, so it has no layer groups. Build it first: give it "
+            "an `Input`, call `model.build(input_shape)` or call it on a batch. "
+            f"Received: model={model.name!r} (built={model.built}, "
+            f"weights={len(model.weights)})"
+        )
+    if spec is None:
+        groups = _automatic_groups(model)
+    else:
+        groups = _groups_from_spec(model, spec)
+    return _LayerGroups(groups)
+
+
+def _units(layer: keras.Layer, seen: set[int]) -> Iterator[tuple[keras.Layer, int]]:
+    """Yields (leaf layer with weights, id of its container), forward order."""
+    for sub in layer.layers:
+        if id(sub) in seen:
+            continue
+        seen.add(id(sub))
+        if isinstance(sub, keras.Model) and sub.layers:
+            yield from _units(sub, seen)
+        elif sub.weights:
+            yield sub, id(layer)
+
+
+def _block_key(name: str) -> str | None:
+    for pattern in _BLOCK_PATTERNS:
+        match = pattern.match(name)
+        if match:
+            return "_".join(match.groups())
+    return None
+
+
+def _is_normalization(layer: keras.Layer) -> bool:
+    return type(layer).__name__.endswith("Normalization")
+
+
+def _automatic_groups(model: keras.Layer) -> list[LayerGroup]:
+    if not isinstance(model, keras.Model) or not model.layers:
+        return [LayerGroup(model.name, (model,))]
+    # Bottom-up: (container id, key) -> group name and its layers.
+    keys: dict[tuple[int, str], list[keras.Layer]] = {}
+    previous: tuple[int, str] | None = None
+    for unit, container in _units(model, set()):
+        block = _block_key(unit.name)
+        if block is not None:
+            key = (container, block)
+        elif _is_normalization(unit) and previous and previous[0] == container:
+            key = previous
+        else:
+            key = (container, f"\0{id(unit)}")
+        keys.setdefault(key, []).append(unit)
+        previous = key
+    names = [
+        key[1] if not key[1].startswith("\0") else layers[0].name
+        for key, layers in keys.items()
+    ]
+    groups = [
+        LayerGroup(name, tuple(layers))
+        for name, layers in zip(names, keys.values(), strict=True)
+    ]
+    return _unique_names(groups)[::-1]
+
+
+def _unique_names(groups: list[LayerGroup]) -> list[LayerGroup]:
+    """Appends `_2`, `_3`, ... to repeated names (two nested copies of a block)."""
+    counts: dict[str, int] = {}
+    renamed = []
+    for group in groups:
+        counts[group.name] = counts.get(group.name, 0) + 1
+        if counts[group.name] > 1:
+            group = dataclasses.replace(group, name=f"{group.name}_{counts[group.name]}")
+        renamed.append(group)
+    return renamed
+
+
+def _all_layers(model: keras.Layer) -> list[keras.Layer]:
+    """Every layer under `model` (containers included), forward order."""
+    found, seen = [], set()
+
+    def visit(layer: keras.Layer) -> None:
+        for sub in getattr(layer, "layers", None) or []:
+            if id(sub) not in seen:
+                seen.add(id(sub))
+                found.append(sub)
+                if isinstance(sub, keras.Model):
+                    visit(sub)
+
+    visit(model)
+    return found
+
+
+def _match(pattern: str | keras.Layer, layers: list[keras.Layer]) -> list[keras.Layer]:
+    if isinstance(pattern, keras.Layer):
+        return [pattern] if any(pattern is layer for layer in layers) else []
+    exact = [layer for layer in layers if layer.name == pattern]
+    if exact:
+        return exact
+    try:
+        regex = re.compile(pattern)
+    except re.error:
+        return []
+    return [layer for layer in layers if regex.fullmatch(layer.name)]
+
+
+def _groups_from_spec(
+    model: keras.Layer, spec: Mapping | Sequence
+) -> list[LayerGroup]:
+    if isinstance(spec, Mapping):
+        entries = [(str(name), names) for name, names in spec.items()]
+    elif isinstance(spec, Sequence) and not isinstance(spec, str):
+        entries = []
+        for entry in spec:
+            names = [entry] if isinstance(entry, (str, keras.Layer)) else entry
+            first = names[0] if len(names) else ""
+            entries.append((getattr(first, "name", first), names))
+    else:
+        raise TypeError(
+            "`spec` must be a dict {group_name: [layer names]} or a list of layer "
+            f"names / lists of layer names, top group first. Received: spec={spec!r}"
+        )
+    if not entries:
+        raise ValueError(
+            "`spec` names no groups. Pass at least one group, or `spec=None` for "
+            f"automatic groups. Received: spec={spec!r}"
+        )
+    everything = _all_layers(model) or [model]
+    missing, groups, owner = [], [], {}
+    for name, names in entries:
+        if isinstance(names, (str, keras.Layer)):
+            names = [names]
+        units = []
+        for pattern in names:
+            matched = _match(pattern, everything)
+            if not matched:
+                missing.append(pattern)
+            for layer in matched:
+                members = [
+                    unit for unit, _ in _units(layer, set())
+                ] if isinstance(layer, keras.Model) and layer.layers else [layer]
+                units.extend(u for u in members if u.weights and u not in units)
+        if not units and not missing:
+            raise ValueError(
+                f"Group {name!r} of `spec` has no layers with weights, so it would "
+                "be an empty group. Name layers that own weights. "
+                f"Received: spec[{name!r}]={list(names)!r}"
+            )
+        for unit in units:
+            if id(unit) in owner:
+                raise ValueError(
+                    f"Layer {unit.name!r} is in two groups of `spec`: "
+                    f"{owner[id(unit)]!r} and {name!r}. Put each layer in one group. "
+                    f"Received: spec={spec!r}"
+                )
+            owner[id(unit)] = name
+        groups.append(LayerGroup(name, tuple(units)))
+    if missing:
+        names = sorted({layer.name for layer in everything})
+        hints = []
+        for pattern in missing:
+            text = getattr(pattern, "name", str(pattern))
+            close = difflib.get_close_matches(text, names, n=5, cutoff=0.5)
+            hints.append(f"{text!r} (close: {', '.join(close) or 'none'})")
+        raise ValueError(
+            f"`spec` names layers that are not in model {model.name!r}: "
+            f"{'; '.join(hints)}. Use names from `[l.name for l in model.layers]` "
+            f"(nested models included) or regular expressions. Received: spec={spec!r}"
+        )
+    return groups
