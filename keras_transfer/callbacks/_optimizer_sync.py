@@ -1,0 +1,48 @@
+"""Keep a built optimizer's variable list equal to the model's trainable list.
+
+`extend_optimizer_state` appends the variables it has not seen. The JAX
+trainer pairs `optimizer.stateless_apply`'s `trainable_variables` with the
+optimizer's own list by POSITION, so after unfreezing a group lower in the
+model (whose variables come first in `model.trainable_variables`) the order
+must be made to match, or values land in the wrong slots.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from keras_transfer.optimizers._extend_state import (
+    _rebuild_keeping_state,
+    extend_optimizer_state,
+)
+
+
+def sync_optimizer(
+    optimizer: keras.optimizers.Optimizer, variables: list[keras.Variable]
+) -> list[keras.Variable]:
+    """Gives `optimizer` state for exactly `variables`, in their order.
+
+    State of variables the optimizer knew is kept (copied by path), new ones
+    get fresh state, `iterations` is kept. Returns the new variables.
+    """
+    new = extend_optimizer_state(optimizer, variables)
+    _reorder(optimizer, variables)
+    return new
+
+
+def _reorder(
+    optimizer: keras.optimizers.Optimizer, variables: list[keras.Variable]
+) -> None:
+    if [id(v) for v in optimizer._trainable_variables] == [id(v) for v in variables]:
+        return
+    inner = getattr(optimizer, "inner_optimizer", None)
+    if inner is None:
+        _rebuild_keeping_state(optimizer, variables)
+        return
+    _reorder(inner, variables)
+    # In place, as `extend_optimizer_state` does (attribute tracking).
+    optimizer._trainable_variables.clear()
+    optimizer._trainable_variables.extend(variables)
+    optimizer._trainable_variables_indices.clear()
+    for i, variable in enumerate(variables):
+        optimizer._trainable_variables_indices[optimizer._var_key(variable)] = i

@@ -1,0 +1,86 @@
+"""Snapshot, restore and change `trainable` flags of nested Keras layers.
+
+In Keras 3 `layer.trainable = x` recurses into every sublayer and sets the
+`trainable` flag of their variables, and `model.trainable_variables` is the
+model's variables whose own flag is set. So a nested container is made
+trainable by setting it and then restoring the flags of everything inside it
+that must stay as it was.
+"""
+
+from __future__ import annotations
+
+import keras
+
+BATCHNORM_MODES = ("frozen", "affine", "train")
+
+
+def _sublayers(layer: keras.Layer) -> list[keras.Layer]:
+    """`layer` and every layer under it, each parent before its children."""
+    return layer._flatten_layers(include_self=True, recursive=True)
+
+
+def snapshot(layer: keras.Layer) -> tuple[tuple, tuple]:
+    """The `trainable` flags of `layer`, its sublayers and their variables."""
+    layers = tuple((sub, sub.trainable) for sub in _sublayers(layer))
+    variables = tuple((v, v.trainable) for v in layer.weights)
+    return layers, variables
+
+
+def flags(state: tuple[tuple, tuple]) -> tuple[bool, ...]:
+    """The flags of a snapshot, comparable with another snapshot's."""
+    layers, variables = state
+    return tuple(f for _, f in layers) + tuple(f for _, f in variables)
+
+
+def restore(state: tuple[tuple, tuple]) -> None:
+    """Sets every flag recorded by `snapshot` back."""
+    layers, variables = state
+    for layer, flag in layers:  # parents first: children overwrite recursion
+        if layer.trainable != flag:
+            layer.trainable = flag
+    for variable, flag in variables:
+        variable.trainable = flag
+
+
+def unfreeze(root: keras.Layer, unit: keras.Layer, batchnorm: str) -> None:
+    """Makes `unit` (somewhere under `root`) trainable, BatchNorm per `batchnorm`.
+
+    Containers between `root` and `unit` are made trainable without changing
+    anything else inside them.
+    """
+    for container in _ancestors(root, unit):
+        if not container.trainable:
+            inside = snapshot(container)
+            container.trainable = True
+            _restore_below(container, inside)
+    unit.trainable = True
+    if batchnorm == "train":
+        return
+    for layer in _sublayers(unit):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+            if batchnorm == "affine":
+                stats = {id(layer.moving_mean), id(layer.moving_variance)}
+                for variable in layer.weights:
+                    if id(variable) not in stats:
+                        variable.trainable = True
+
+
+def _restore_below(container: keras.Layer, state: tuple[tuple, tuple]) -> None:
+    layers, variables = state
+    restore((tuple(item for item in layers if item[0] is not container), variables))
+
+
+def _ancestors(root: keras.Layer, unit: keras.Layer) -> list[keras.Layer]:
+    """Layers from `root` down to `unit`'s parent (excluding `unit`)."""
+    path: list[keras.Layer] = []
+
+    def visit(layer: keras.Layer) -> bool:
+        path.append(layer)
+        for sub in layer._layers:
+            if sub is unit or visit(sub):
+                return True
+        path.pop()
+        return False
+
+    return path if visit(root) else []

@@ -1,0 +1,233 @@
+"""`GradualUnfreeze`: ULMFiT-style gradual unfreezing inside one `fit()`."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+import weakref
+from collections.abc import Mapping, Sequence
+
+import keras
+
+from keras_transfer.callbacks import _trainability
+from keras_transfer.callbacks._optimizer_sync import sync_optimizer
+from keras_transfer.grouping import layer_groups
+
+# model -> (flags when the first GradualUnfreeze saw it, flags it left behind).
+# Lets a second `fit` on the same model object (a restart in the same process
+# after an interruption) start again from the user's frozen model.
+_STATE_BY_MODEL: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@keras.saving.register_keras_serializable(package="keras_transfer")
+class GradualUnfreeze(keras.callbacks.Callback):
+    """Unfreezes a frozen backbone one layer group at a time, top group first.
+
+    The ULMFiT recipe (Howard & Ruder, 2018) inside one `model.fit()`: the
+    first epochs train only what was trainable when `fit` started (the new
+    head), then each stage unfreezes the next frozen group of
+    `keras_transfer.layer_groups(model)`, nearest the output first, until
+    everything is trainable. At each stage the train function is re-traced
+    (one recompile per stage with `jit_compile=True`), the optimizer keeps the
+    state (moments, `iterations`) of variables that were already trainable and
+    gets fresh state for the new ones. No recompile by the user.
+
+    The stage is a function of the epoch number only, so a run restarted with
+    `keras.callbacks.BackupAndRestore` or `fit(initial_epoch=k)` continues at
+    the right stage. The stage (`unfreeze_stage`) and the number of trainable
+    variables (`trainable_weights`) are added to the epoch `logs`, hence to
+    `History`.
+
+    BatchNormalization layers of unfrozen groups stay in inference mode with
+    their moving statistics untouched by default (as the Keras
+    transfer-learning guide advises: `base(x, training=False)` alone does not
+    keep them frozen once unfrozen).
+
+    Args:
+        groups: the groups to unfreeze, top first: `None` for
+            `keras_transfer.layer_groups(model)`, or a `spec` as
+            `layer_groups` takes (a dict `{name: [layer names]}` or a list of
+            layer names / lists of names). Only groups with frozen layers at
+            the start of `fit` take part. Defaults to `None`.
+        epochs_per_stage: epochs between two unfreezing stages. Defaults
+            to `1`.
+        start_epoch: epoch at which the first frozen group is unfrozen;
+            epochs before it train only what was trainable. Defaults to `1`.
+        batchnorm: what happens to BatchNormalization layers in unfrozen
+            groups: `"frozen"` (inference mode, nothing trained), `"affine"`
+            (gamma and beta trained, still inference mode, moving statistics
+            untouched) or `"train"` (trainable like any layer: batch
+            statistics in training, moving statistics updated). Defaults to
+            `"frozen"`.
+        verbose: `1` prints a line at each stage, `0` is silent. Defaults
+            to `1`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import keras
+    import keras_transfer as kt
+
+    backbone = keras.Sequential(
+        [keras.Input((8,)), keras.layers.Dense(8, name="block1_dense"),
+         keras.layers.Dense(8, name="block2_dense")], name="backbone")
+    backbone.trainable = False
+    model = keras.Sequential([backbone, keras.layers.Dense(1, name="head")])
+    model.compile(optimizer="adam", loss="mse")
+    x, y = np.ones((16, 8)), np.ones((16, 1))
+    history = model.fit(x, y, epochs=3, verbose=0,
+                        callbacks=[kt.callbacks.GradualUnfreeze(verbose=0)])
+    assert history.history["unfreeze_stage"] == [0, 1, 2]
+    assert history.history["trainable_weights"] == [2, 4, 6]
+    ```
+    """
+
+    def __init__(
+        self,
+        groups: Mapping | Sequence | None = None,
+        epochs_per_stage: int = 1,
+        start_epoch: int = 1,
+        batchnorm: str = "frozen",
+        verbose: int = 1,
+    ):
+        super().__init__()
+        if groups is not None and (
+            isinstance(groups, str) or not isinstance(groups, (Mapping, Sequence))
+        ):
+            raise TypeError(
+                "`groups` must be None (automatic layer groups), a dict "
+                "{group_name: [layer names]} or a list of layer names / lists of "
+                f"layer names, top group first. Received: groups={groups!r}"
+            )
+        for name, value, low in (
+            ("epochs_per_stage", epochs_per_stage, 1),
+            ("start_epoch", start_epoch, 0),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(
+                    f"`{name}` must be an integer >= {low}. Received: {name}={value!r}"
+                )
+        if batchnorm not in _trainability.BATCHNORM_MODES:
+            raise ValueError(
+                f"`batchnorm` must be one of {_trainability.BATCHNORM_MODES}. "
+                f"Received: batchnorm={batchnorm!r}"
+            )
+        self.groups = groups
+        self.epochs_per_stage = epochs_per_stage
+        self.start_epoch = start_epoch
+        self.batchnorm = batchnorm
+        self.verbose = int(verbose)
+        self._plan: list[tuple[str, list[keras.Layer]]] = []
+        self._original = None
+        self._stage = None
+
+    @property
+    def num_stages(self) -> int:
+        """Number of unfreezing stages planned at the start of `fit` (0 before)."""
+        return len(self._plan)
+
+    def stage_for_epoch(self, epoch: int) -> int:
+        """The stage (number of groups unfrozen) in effect during `epoch`."""
+        if epoch < self.start_epoch:
+            return 0
+        stage = (epoch - self.start_epoch) // self.epochs_per_stage + 1
+        return min(stage, len(self._plan))
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        model = self.model
+        groups = layer_groups(model, self.groups)
+        current = _trainability.snapshot(model)
+        previous = _STATE_BY_MODEL.get(model)
+        if previous is not None and _trainability.flags(
+            previous[1]
+        ) == _trainability.flags(current):
+            # Same model object, left as a previous run of ours left it.
+            _trainability.restore(previous[0])
+            current = previous[0]
+        self._original = current
+        self._plan = []
+        for group in groups:
+            units = [u for u in group.layers if self._needs_unfreezing(u)]
+            if units:
+                self._plan.append((group.name, units))
+        self._stage = None
+        if not self._plan:
+            warnings.warn(
+                "GradualUnfreeze has nothing to do: no layer group of model "
+                f"{model.name!r} has frozen layers, so the whole model trains from "
+                "the first epoch. HINT: freeze the pretrained part before `fit`, "
+                "e.g. `backbone.trainable = False`.",
+                stacklevel=2,
+            )
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if not self._plan:
+            return
+        stage = self.stage_for_epoch(epoch)
+        if stage == self._stage:
+            return
+        self._apply(stage)
+        if self.verbose and stage:
+            names = ", ".join(repr(name) for name, _ in self._plan[:stage])
+            params = sum(int(keras.ops.size(w)) for w in self.model.trainable_weights)
+            print(
+                f"GradualUnfreeze: epoch {epoch + 1}: stage {stage}/{len(self._plan)}"
+                f", trainable groups from the top down to "
+                f"{self._plan[stage - 1][0]!r} ({len(self.model.trainable_weights)} "
+                f"trainable weights, {params:,} params). Unfrozen: {names}."
+            )
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self._plan and logs is not None:
+            logs["unfreeze_stage"] = self._stage
+            logs["trainable_weights"] = len(self.model.trainable_weights)
+
+    def _needs_unfreezing(self, unit: keras.Layer) -> bool:
+        for layer in unit._flatten_layers(include_self=True, recursive=True):
+            if not layer.weights:
+                continue
+            if not isinstance(layer, keras.layers.BatchNormalization):
+                if not layer.trainable:
+                    return True
+            elif self.batchnorm == "train" and not layer.trainable:
+                return True
+            elif self.batchnorm == "affine" and not layer.trainable:
+                stats = {id(layer.moving_mean), id(layer.moving_variance)}
+                if any(not v.trainable for v in layer.weights if id(v) not in stats):
+                    return True
+        return False
+
+    def _apply(self, stage: int) -> None:
+        """Sets the flags of `stage` from the original ones, then re-traces."""
+        model = self.model
+        _trainability.restore(self._original)
+        for _, units in self._plan[:stage]:
+            for unit in units:
+                _trainability.unfreeze(model, unit, self.batchnorm)
+        _STATE_BY_MODEL[model] = (self._original, _trainability.snapshot(model))
+        self._stage = stage
+        if model.optimizer is not None:
+            with _strategy_scope(model):
+                sync_optimizer(model.optimizer, model.trainable_variables)
+        model.make_train_function(force=True)
+
+    def get_config(self) -> dict:
+        return {
+            "groups": self.groups,
+            "epochs_per_stage": self.epochs_per_stage,
+            "start_epoch": self.start_epoch,
+            "batchnorm": self.batchnorm,
+            "verbose": self.verbose,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> GradualUnfreeze:
+        return cls(**config)
+
+
+def _strategy_scope(model: keras.Model) -> contextlib.AbstractContextManager:
+    """The model's tf.distribute strategy scope (TF backend), else a no-op."""
+    strategy = getattr(model, "distribute_strategy", None)
+    scope = getattr(strategy, "scope", None)
+    return scope() if scope is not None else contextlib.nullcontext()
