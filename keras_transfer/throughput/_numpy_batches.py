@@ -38,16 +38,26 @@ class NumpyBatches(keras.utils.PyDataset):
         self.drop_remainder = drop_remainder
         self.augment = augment
         self._rng = np.random.default_rng(seed)
-        self._order = np.arange(len(x))
-        if shuffle:
-            self._order = self._rng.permutation(len(x))
+        self._orders = []
+        self.epoch = 0
 
     def __len__(self) -> int:
         rounding = math.floor if self.drop_remainder else math.ceil
         return rounding(len(self.x) / self.batch_size)
 
+    def _order(self) -> np.ndarray:
+        if not self.shuffle:
+            return np.arange(len(self.x))
+        while len(self._orders) <= self.epoch:
+            self._orders.append(self._rng.permutation(len(self.x)))
+        return self._orders[self.epoch]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Selects the order of `epoch`: the epoch-th permutation of `seed`."""
+        self.epoch = epoch
+
     def __getitem__(self, index: int):
-        picked = self._order[index * self.batch_size : (index + 1) * self.batch_size]
+        picked = self._order()[index * self.batch_size : (index + 1) * self.batch_size]
         xb = self.x[picked]
         if self.augment is not None:
             xb = self.augment(xb)
@@ -56,5 +66,20 @@ class NumpyBatches(keras.utils.PyDataset):
         return xb, self.y[picked]
 
     def on_epoch_end(self) -> None:
-        if self.shuffle:
-            self._order = self._rng.permutation(len(self.x))
+        self.epoch += 1
+
+
+class EpochSync(keras.callbacks.Callback):
+    """Keeps a `NumpyBatches` on the order of the epoch `fit` is in.
+
+    Keras may call `on_epoch_end` of a data set outside the training epochs
+    (e.g. after peeking at the first batch), so the order follows the epoch
+    number, not a count of calls.
+    """
+
+    def __init__(self, batches: NumpyBatches):  # noqa: D107
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.batches.set_epoch(epoch)

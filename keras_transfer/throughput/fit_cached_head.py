@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from keras_transfer.throughput._numpy_batches import NumpyBatches
+from keras_transfer.throughput._numpy_batches import EpochSync, NumpyBatches
 from keras_transfer.throughput._split_frozen import split_frozen
 
 
@@ -106,8 +106,9 @@ def fit_cached_head(
         return head.fit(
             data,
             epochs=epochs,
+            shuffle=False,  # the order is ours; Keras would also permute batches
             validation_data=validation_data,
-            callbacks=callbacks,
+            callbacks=[EpochSync(data), *(callbacks or [])],
             verbose=verbose,
         )
     return head.fit(

@@ -1,0 +1,144 @@
+import keras
+import numpy as np
+import pytest
+
+from keras_transfer.optimizers._extend_state import extend_optimizer_state
+from keras_transfer.throughput import fit_cached_head
+
+
+def _model(head_dropout=False, front=(), optimizer=None):
+    backbone = keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            keras.layers.Conv2D(4, 3, name="conv"),
+            keras.layers.BatchNormalization(name="bn"),
+            keras.layers.ReLU(),
+        ],
+        name="backbone",
+    )
+    backbone.trainable = False
+    head = [keras.layers.Dense(4, activation="relu", name="hidden")]
+    if head_dropout:
+        head.append(keras.layers.Dropout(0.5))
+    model = keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            *front,
+            backbone,
+            keras.layers.GlobalAveragePooling2D(name="gap"),
+            *head,
+            keras.layers.Dense(1, name="out"),
+        ]
+    )
+    model.compile(optimizer=optimizer or keras.optimizers.Adam(0.01), loss="mse")
+    return model
+
+
+def _data(n):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(n, 16, 16, 3)).astype("float32")
+    y = x.mean(axis=(1, 2, 3))[:, None].astype("float32") * 3
+    return x, y
+
+
+@pytest.mark.parametrize("n,shuffle", [(40, True), (36, True), (36, False)])
+def test_cached_fit_equals_the_uncached_fit(n, shuffle):
+    x, y = _data(n)
+    # SGD + momentum: Adam divides by sqrt(v) and so amplifies float-rounding
+    # differences of near-zero gradients (dead ReLU units) beyond float tolerance.
+    cached = _model(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
+    plain = _model(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
+    plain.set_weights(cached.get_weights())
+    history = fit_cached_head(cached, x, y, epochs=3, batch_size=8, shuffle=shuffle, seed=5)
+    rng = np.random.default_rng(5)
+    losses = []
+    for _ in range(3):
+        order = rng.permutation(n) if shuffle else np.arange(n)
+        h = plain.fit(x[order], y[order], batch_size=8, epochs=1, shuffle=False, verbose=0)
+        losses += h.history["loss"]
+    for a, b in zip(cached.weights, plain.weights):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(history.history["loss"], losses, rtol=1e-4)
+    assert int(cached.optimizer.iterations) == 3 * -(-n // 8)
+    moved = np.abs(np.asarray(cached.get_layer("out").kernel) - np.asarray(_model().get_layer("out").kernel))
+    assert moved.max() > 0  # the head did train
+
+
+def test_head_first_then_full_model_fit_continues_with_the_same_state():
+    x, y = _data(32)
+    model = _model(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
+    plain = _model(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
+    plain.set_weights(model.get_weights())
+    fit_cached_head(model, x, y, epochs=2, batch_size=8, shuffle=False)
+    model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    assert int(model.optimizer.iterations) == 8 + 4  # one optimizer, state carried over
+    # 2 cached epochs + 1 plain epoch == 3 plain epochs (momentum state included)
+    plain.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+    for a, b in zip(model.weights, plain.weights):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.xfail(
+    keras.backend.backend() == "jax",
+    strict=True,
+    reason="shared extend_optimizer_state appends new variables after the known ones; "
+    "the JAX trainer zips optimizer variables with model.trainable_variables by "
+    "position (same failure without the cache: reported to the lead)",
+)
+def test_head_first_then_unfreeze_continues_on_the_full_model():
+    x, y = _data(32)
+    model = _model()
+    fit_cached_head(model, x, y, epochs=2, batch_size=8)
+    head_kernel = np.asarray(model.get_layer("out").kernel).copy()
+    conv_before = np.asarray(model.get_layer("backbone").get_layer("conv").kernel).copy()
+    # what GradualUnfreeze does at a stage: unfreeze, extend optimizer state, re-trace
+    model.get_layer("backbone").trainable = True
+    model.get_layer("backbone").get_layer("bn").trainable = False
+    extend_optimizer_state(model.optimizer, model.trainable_variables)
+    model.make_train_function(force=True)
+    model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    assert int(model.optimizer.iterations) == 8 + 4
+    assert not np.allclose(np.asarray(model.get_layer("backbone").get_layer("conv").kernel), conv_before)
+    assert not np.allclose(np.asarray(model.get_layer("out").kernel), head_kernel)
+
+
+def test_validation_data_and_explicit_backbone_cut():
+    x, y = _data(24)
+    model = _model()
+    history = fit_cached_head(
+        model, x, y, backbone="backbone", epochs=1, batch_size=8, validation_data=(x[:8], y[:8])
+    )
+    expected = model.evaluate(x[:8], y[:8], verbose=0)
+    np.testing.assert_allclose(history.history["val_loss"][0], expected, rtol=1e-4)
+
+
+def test_random_layer_in_the_cached_part_is_refused():
+    x, y = _data(16)
+    model = _model(front=(keras.layers.RandomFlip("horizontal"),))
+    with pytest.raises(ValueError, match="random in training"):
+        fit_cached_head(model, x, y)
+
+
+def test_dropout_in_the_head_is_fine_and_stays_trainable():
+    x, y = _data(16)
+    model = _model(head_dropout=True)
+    history = fit_cached_head(model, x, y, epochs=2, batch_size=8)
+    assert len(history.history["loss"]) == 2
+
+
+def test_errors():
+    x, y = _data(16)
+    model = _model()
+    model.get_layer("backbone").trainable = True
+    with pytest.raises(ValueError, match="no frozen layer"):
+        fit_cached_head(model, x, y)
+    model.get_layer("backbone").trainable = False
+    with pytest.raises(ValueError, match="`backbone` must be a top-level layer"):
+        fit_cached_head(model, x, y, backbone="nope")
+    with pytest.raises(ValueError, match="trainable weights in"):
+        fit_cached_head(model, x, y, backbone="hidden")
+    with pytest.raises(ValueError, match="`epochs`"):
+        fit_cached_head(model, x, y, epochs=0)
+    uncompiled = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    with pytest.raises(ValueError, match="must be compiled"):
+        fit_cached_head(uncompiled, np.ones((4, 4)), np.ones((4, 1)))

@@ -1,0 +1,86 @@
+import keras
+import pytest
+
+from keras_transfer.throughput import PrecisionChoice, effective_settings, select_precision
+from keras_transfer.throughput.select_precision import _auto_jit, _auto_policy
+
+
+@pytest.mark.parametrize(
+    "kind,capability,policy",
+    [
+        ("gpu", (9, 0), "mixed_bfloat16"),
+        ("gpu", (8, 0), "mixed_bfloat16"),
+        ("gpu", (7, 5), "mixed_float16"),
+        ("gpu", (7, 0), "mixed_float16"),
+        ("gpu", (6, 1), "float32"),
+        ("gpu", None, "float32"),
+        ("cpu", None, "float32"),
+        ("tpu", None, "mixed_bfloat16"),
+    ],
+)
+def test_auto_policy_per_device(kind, capability, policy):
+    chosen, reason = _auto_policy({"kind": kind, "compute_capability": capability})
+    assert chosen == policy
+    assert reason
+
+
+@pytest.mark.parametrize(
+    "kind,backend,jit",
+    [("cpu", "tensorflow", False), ("cpu", "jax", True), ("gpu", "tensorflow", True)],
+)
+def test_auto_jit_per_device(kind, backend, jit):
+    assert _auto_jit({"kind": kind}, backend)[0] is jit
+
+
+def test_auto_on_this_cpu_is_the_measured_default():
+    choice = select_precision()
+    assert choice.policy == "float32"
+    assert choice.jit_compile is (keras.backend.backend() == "jax")
+    assert choice.steps_per_execution == 1
+    assert "cpu" in choice.device and "measured" in choice.reason
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("jit", [True, False])
+def test_explicit_choice(policy, jit):
+    choice = select_precision(policy, jit_compile=jit, steps_per_execution=4)
+    assert (choice.policy, choice.jit_compile, choice.steps_per_execution) == (policy, jit, 4)
+    assert choice.compile_kwargs() == {"jit_compile": jit, "steps_per_execution": 4}
+    assert choice.loss_scaling is (policy == "mixed_float16")
+    assert "explicit" in choice.reason
+    assert choice.to_dict()["policy"] == policy
+
+
+@pytest.mark.parametrize(
+    "kwargs,argument",
+    [
+        ({"precision": "float16"}, "`precision`"),
+        ({"jit_compile": "yes"}, "`jit_compile`"),
+        ({"steps_per_execution": 0}, "`steps_per_execution`"),
+        ({"steps_per_execution": 1.5}, "`steps_per_execution`"),
+    ],
+)
+def test_invalid_arguments(kwargs, argument):
+    with pytest.raises(ValueError, match=argument) as info:
+        select_precision(**kwargs)
+    assert "Received:" in str(info.value)
+
+
+def test_apply_sets_policy_and_mixed_float16_gets_loss_scaling():
+    choice = select_precision("mixed_float16", jit_compile=False).apply()
+    assert keras.config.dtype_policy().name == "mixed_float16"
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(4), keras.layers.Dense(1, dtype="float32")]
+    )
+    model.compile(optimizer="sgd", loss="mse", **choice.compile_kwargs())
+    settings = effective_settings(model, expected=choice)
+    assert settings["loss_scaling"] is True
+    assert settings["policy"] == "mixed_float16"
+    assert settings["output_dtypes"] == ["float32"]
+    assert settings["problems"] == []
+
+
+def test_precision_choice_is_frozen():
+    choice = PrecisionChoice("float32", False)
+    with pytest.raises(AttributeError):
+        choice.policy = "mixed_bfloat16"
