@@ -1,7 +1,11 @@
 import keras
 import pytest
 
-from keras_transfer.throughput import PrecisionChoice, effective_settings, select_precision
+from keras_transfer.throughput import (
+    PrecisionChoice,
+    effective_settings,
+    select_precision,
+)
 from keras_transfer.throughput.select_precision import _auto_jit, _auto_policy
 
 
