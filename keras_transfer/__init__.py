@@ -18,5 +18,6 @@ from keras_transfer import (
     schedules,
     throughput,
 )
+from keras_transfer.adaptation import adapt_batchnorm
 from keras_transfer.grouping import LayerGroup, layer_groups
 from keras_transfer.version import __version__
