@@ -25,7 +25,8 @@ class GradientReversal(keras.layers.Layer):
     it works under `jit_compile`, and it is saved with the model). With
     `schedule_steps=None`, `lambda` is `max_lambda` from the first step.
 
-    The forward pass is exactly the identity (`x + (r - stop_gradient(r))`
+    The forward pass is exactly the identity
+    (`stop_gradient(x) + (r - stop_gradient(r))`
     with `r = -lambda * x`), so it is backend-agnostic and mixed-precision safe.
 
     Args:
@@ -107,7 +108,7 @@ class GradientReversal(keras.layers.Layer):
 
         def reverse(x: Any) -> Any:
             r = -ops.cast(lam, x.dtype) * x
-            return x + (r - ops.stop_gradient(r))
+            return ops.stop_gradient(x) + (r - ops.stop_gradient(r))
 
         return keras.tree.map_structure(reverse, inputs)
 
