@@ -106,20 +106,26 @@ class HubBackbone(keras.layers.Layer):
         self._loaded = tf.saved_model.load(self.resolved_path)
         self._call_plan = SavedModelCall(self._loaded, signature, output_key, handle)
         variables, trainable_ids = savedmodel_variables(self._loaded, self._call_plan.fn)
-        self._savedmodel_weights = [
-            keras.Variable(
-                initializer=v,
-                shape=v.shape,
-                dtype=v.dtype.name,
-                trainable=id(v) in trainable_ids,
-                autocast=False,
-                name=_variable_name(v),
-            )
-            for v in variables
-        ]
+        with keras.name_scope(self.name):  # Paths `<layer name>/<variable>`.
+            self._savedmodel_weights = [self._wrap(v, id(v) in trainable_ids) for v in variables]
         self._regularization_fns = tuple(getattr(self._loaded, "regularization_losses", ()))
-        self.trainable = trainable  # Sets the variables' flags from the layer's.
+        # As Keras's own tracking does: a frozen layer's variables are frozen
+        # (they stay in the trainable store, so `trainable = True` thaws them).
+        for variable in self._savedmodel_weights:
+            variable.trainable = variable.trainable and self.trainable
         self.built = True
+
+    @staticmethod
+    def _wrap(variable: object, trainable: bool) -> keras.Variable:
+        """A Keras variable over the same TensorFlow variable (no copy)."""
+        return keras.Variable(
+            initializer=variable,
+            shape=variable.shape,
+            dtype=variable.dtype.name,
+            trainable=trainable,
+            autocast=False,
+            name=_variable_name(variable),
+        )
 
     @property
     def arguments(self) -> dict:
