@@ -142,32 +142,28 @@ def _select_function(loaded: object, signature: str | None, handle: str) -> tupl
     signatures = getattr(loaded, "signatures", {}) or {}
     if signature is not None:
         if signature == "__call__" and callable(loaded):
-            return _named(loaded.__call__, "__call__", "function")
+            return loaded.__call__, "__call__", "function"
         attribute = getattr(loaded, signature, None)
         if _is_function(attribute):
-            return _named(attribute, signature, "function")
+            return attribute, signature, "function"
         if signature in signatures:
-            return _named(signatures[signature], signature, "signature")
+            return signatures[signature], signature, "signature"
         raise ValueError(
             f"Unknown `signature` for `handle` {handle!r}. Available: "
             f"{_available(loaded) or 'none'}. Received: signature={signature!r}"
         )
-    if callable(loaded) and _is_function(getattr(loaded, "__call__", None)):
-        return _named(loaded.__call__, "__call__", "function")
+    if callable(loaded) and _is_function(loaded.__call__):
+        return loaded.__call__, "__call__", "function"
     if _is_function(getattr(loaded, "serve", None)):
-        return _named(loaded.serve, "serve", "function")
+        return loaded.serve, "serve", "function"
     if "serving_default" in signatures:
-        return _named(signatures["serving_default"], "serving_default", "signature")
+        return signatures["serving_default"], "serving_default", "signature"
     raise ValueError(
         f"The SavedModel at `handle` {handle!r} is not callable and has no "
         f"`serve` endpoint or `serving_default` signature. Available: "
         f"{_available(loaded) or 'none'}; pass one as `signature`. "
         "Received: signature=None"
     )
-
-
-def _named(fn: object, name: str, kind: str) -> tuple:
-    return fn, name, kind
 
 
 def _concrete_functions(fn: object) -> list:
