@@ -158,16 +158,13 @@ class HubBackbone(keras.layers.Layer):
         return x
 
     def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(
-            {
-                "handle": self.handle,
-                "signature": self.signature,
-                "output_key": self.output_key,
-                "arguments": self.arguments or None,
-            }
-        )
-        return config
+        return {
+            **super().get_config(),
+            "handle": self.handle,
+            "signature": self.signature,
+            "output_key": self.output_key,
+            "arguments": self.arguments or None,
+        }
 
     @classmethod
     def from_config(cls, config: dict, safe_mode: bool | None = None) -> HubBackbone:

@@ -215,6 +215,7 @@ def test_unfreezing_after_compile_trains_after_retrace(savedmodel):
     before = [w.numpy().copy() for w in backbone.weights]
     model.fit(x, y, epochs=1, batch_size=8, verbose=0)
     assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, backbone.weights))
+    assert model.losses == []  # the SavedModel's L2 loss only counts while trainable
     backbone.trainable = True
     extend_optimizer_state(model.optimizer, model.trainable_variables)
     model.make_train_function(force=True)
@@ -269,3 +270,61 @@ def test_is_one_layer_group(savedmodel):
     owners = [g for g in groups if backbone in g.layers]
     assert len(owners) == 1 and owners[0].layers == (backbone,)
     assert len(owners[0].weights) == len(backbone.weights)
+
+
+_MIRRORED_SCRIPT = """
+import sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras, numpy as np
+from keras_transfer.layers import HubBackbone
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+with strategy.scope():
+    layer = HubBackbone(sys.argv[1], trainable=True)
+    model = keras.Sequential([keras.Input((2,)), layer])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+model.fit(np.array([[1.0, 2.0]] * 2, "float32"), np.zeros((2, 1)), batch_size=2, verbose=0)
+print("RESULT", type(layer.weights[0].value).__name__, *layer.weights[0].numpy().ravel())
+"""
+
+
+@tf_only
+def test_mirrored_strategy_one_step_matches_single_device(savedmodel):
+    # Same known answer as the single-device SGD step: each replica sees one of
+    # two identical samples, and the all-reduced update equals the local one.
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", _MIRRORED_SCRIPT, savedmodel("half_plus_one")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, KERAS_BACKEND="tensorflow"),
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT")]
+    assert lines, result.stdout[-2000:] + result.stderr[-3000:]
+    _, kind, w0, w1 = lines[-1].split()
+    assert kind == "MirroredVariable"
+    np.testing.assert_allclose([float(w0), float(w1)], [0.5 - 2.501, 0.5 - 5.001], rtol=1e-5)
+
+
+@tf_only
+@pytest.mark.parametrize("training,expected", [(True, 12.5), (False, 2.5)])
+def test_training_as_a_tensor(savedmodel, training, expected):
+    import tensorflow as tf
+
+    layer = _hub(savedmodel("half_plus_one"), trainable=True)
+    assert float(layer(X2, training=tf.constant(training))[0, 0]) == pytest.approx(expected)
+
+
+@tf_only
+def test_model_with_a_hub_backbone_exports_again(savedmodel, tmp_path):
+    path, _ = savedmodel("keras_reusable")
+    model = keras.Sequential([keras.Input((4,)), _hub(path), keras.layers.Dense(1)])
+    x = np.random.default_rng(5).random((3, 4)).astype("float32")
+    model.export(str(tmp_path / "served"), verbose=0)
+    reloaded = _hub(str(tmp_path / "served"))
+    np.testing.assert_allclose(reloaded(x), model.predict(x, verbose=0), rtol=1e-5)
