@@ -32,9 +32,9 @@ class SavedModelCall:
                 f"signature={signature!r}"
             )
         self.input_specs = _unique([_input_spec(c, self.kind) for c in concrete])
-        self.accepts_training = self.kind != "signature" and any(
-            _traced_training(c) is not None for c in concrete
-        )
+        traced = {_traced_training(c) for c in concrete} - {None}
+        # The `training` values the function was traced for ({} = no argument).
+        self.training_values = set() if self.kind == "signature" else traced
         if self.kind == "signature":
             keys = sorted(concrete[0].structured_outputs)
             if output_key is None and len(keys) > 1:
@@ -53,7 +53,13 @@ class SavedModelCall:
     def check_inputs(self, inputs: object) -> object:
         """Returns `inputs` cast to the spec's dtypes; raises on a shape mismatch."""
         errors = []
-        for spec in self.input_specs:
+        dtypes = [x.dtype for x in tf.nest.flatten(inputs)]
+        # Specs of the inputs' own dtypes first (a function traced for several).
+        specs = sorted(
+            self.input_specs,
+            key=lambda spec: [s.dtype for s in tf.nest.flatten(spec)] != dtypes,
+        )
+        for spec in specs:
             try:
                 return _match(inputs, spec)
             except ValueError as error:
@@ -76,10 +82,23 @@ class SavedModelCall:
                 (key,) = self.input_specs[0].keys()
                 outputs = self.fn(**{key: inputs}, **arguments)
             return outputs[self.output_key]
-        if self.accepts_training:
-            outputs = self.fn(inputs, training=training, **arguments)
-        else:
-            outputs = self.fn(inputs, **arguments)
+        try:
+            if not self.training_values:
+                outputs = self.fn(inputs, **arguments)
+            else:
+                if training not in self.training_values:  # traced for one value only
+                    (training,) = self.training_values
+                outputs = self.fn(inputs, training=training, **arguments)
+        except (ValueError, TypeError) as error:
+            if "matching" not in str(error):
+                raise
+            raise ValueError(
+                f"The SavedModel function {self.name!r} of `handle` "
+                f"{self.handle!r} was not traced for these call arguments; "
+                "`arguments` must use names and values it was exported with "
+                f"(see the traced signatures below). Received: arguments="
+                f"{arguments!r}\n{error}"
+            ) from error
         if self.output_key is None:
             return outputs
         if not isinstance(outputs, dict):
@@ -198,7 +217,7 @@ def _unique(specs: list) -> list:
 
 def _same(a: object, b: object) -> bool:
     try:
-        tf.nest.assert_same_structure(a, b)
+        tf.nest.assert_same_structure(a, b, check_types=False)
     except (ValueError, TypeError):
         return False
     return all(x == y for x, y in zip(tf.nest.flatten(a), tf.nest.flatten(b)))
@@ -209,7 +228,7 @@ def _match(inputs: object, spec: object) -> object:
         (key,) = spec.keys()
         return {key: _match_tensor(inputs, spec[key], key)}
     try:
-        tf.nest.assert_same_structure(inputs, spec, expand_composites=False)
+        tf.nest.assert_same_structure(inputs, spec, check_types=False)
     except (ValueError, TypeError) as error:
         raise ValueError(
             f"structure {_structure(inputs)} does not match {_structure(spec)}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 
 import keras
 
@@ -114,6 +115,18 @@ class HubBackbone(keras.layers.Layer):
         for variable in self._savedmodel_weights:
             variable.trainable = variable.trainable and self.trainable
         self.built = True
+        if trainable and not self._call_plan.training_values:
+            warnings.warn(
+                f"HubBackbone {self.name!r}: the SavedModel function "
+                f"{self._call_plan.name!r} has no `training` argument, so "
+                "fine-tuning runs it in inference mode (BatchNormalization uses "
+                "its moving statistics, Dropout is off) and without "
+                "regularization losses unless the SavedModel lists them. HINT: "
+                "export the Keras model with "
+                "`keras_transfer.layers.export_reusable_savedmodel` to keep "
+                "training behaviour.",
+                stacklevel=2,
+            )
 
     @staticmethod
     def _wrap(variable: object, trainable: bool) -> keras.Variable:
@@ -137,7 +150,7 @@ class HubBackbone(keras.layers.Layer):
 
         inputs = self._call_plan.check_inputs(inputs)
         arguments = self.arguments
-        if not self.trainable or not self._call_plan.accepts_training or training is None:
+        if not self.trainable or not self._call_plan.training_values or training is None:
             training = False
         if isinstance(training, bool):
             outputs = self._call_plan(inputs, training, arguments)

@@ -224,3 +224,17 @@ def test_savedmodel_dir_can_be_moved_after_load(savedmodel, tmp_path):
     layer = _hub(str(copy))
     shutil.rmtree(copy)
     assert float(layer(X2)[0, 0]) == pytest.approx(2.5)
+
+
+def test_arguments_the_savedmodel_was_not_traced_for(savedmodel):
+    layer = _hub(savedmodel("half_plus_one"), arguments={"scale": 2.0})
+    with pytest.raises(ValueError, match="not traced for these call arguments") as info:
+        layer(X2)
+    assert "{'scale': 2.0}" in str(info.value)
+
+
+def test_tuple_inputs_for_a_list_signature(savedmodel):
+    path, original = savedmodel("list_outputs")
+    x = (np.ones((2, 3), "float32"), np.ones((2, 3), "float32"))
+    for got, want in zip(_hub(path)(x), original(list(x))):
+        np.testing.assert_allclose(got, want, rtol=1e-5)
