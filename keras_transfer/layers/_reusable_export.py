@@ -20,8 +20,9 @@ def export_reusable_savedmodel(
 
     The SavedModel has `__call__(inputs, training=False)` (traced with
     `training=False` and `training=True`, so BatchNormalization and Dropout
-    behave as in Keras), `variables` (all of the model's variables),
-    `trainable_variables` (those trainable when exported: freeze a layer
+    behave as in Keras), `variables` (the model's weights; other state such
+    as Dropout seeds is saved beside them), `trainable_variables` (the
+    weights trainable when exported: freeze a layer
     before exporting to keep it frozen in every `HubBackbone` built from the
     export), and `regularization_losses` (one function per weight
     regularizer). Activity regularizers are not kept (the format has no way
@@ -91,8 +92,11 @@ def export_reusable_savedmodel(
 
     obj = tf.train.Checkpoint()
     obj.__call__ = call
-    obj.variables = [v.value for v in model.variables]
-    obj.trainable_variables = [v.value for v in model.trainable_variables]
+    obj.variables = [v.value for v in model.weights]
+    obj.trainable_variables = [v.value for v in model.trainable_weights]
+    # Other state the function uses (e.g. Dropout seeds): saved, not weights.
+    weight_ids = {id(v) for v in model.weights}
+    obj.other_state = [v.value for v in model.variables if id(v) not in weight_ids]
     obj.regularization_losses = _regularization_losses(model, tf)
     path = os.fspath(path)
     tf.saved_model.save(obj, path)

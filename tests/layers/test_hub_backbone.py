@@ -106,6 +106,10 @@ def test_outputs_equal_the_keras_model_in_sequential_and_functional(savedmodel, 
     else:
         trainable = _hub(path, trainable=True)
     assert len(trainable.trainable_weights) == len(original.trainable_weights) == 6
+    assert original.count_params() == 4 * 3 + 3 + 4 * 3 + 3 * 2 + 2
+    # model.export() lists the Dropout seed (2 ints) among its `variables`.
+    seed = 2 if builder == "keras_exported" else 0
+    assert sequential.count_params() == original.count_params() + seed
 
 
 @tf_only
