@@ -1,0 +1,444 @@
+"""`LayerwiseLR`: per-variable learning-rate multipliers for any Keras optimizer."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+
+import keras
+
+from keras_transfer.optimizers import _extend_state
+from keras_transfer.optimizers._multiplier_rules import (
+    MultiplierRules,
+    decay_path_multipliers,
+    format_table,
+)
+from keras_transfer.optimizers._scaled_steps import scaled_learning_rates
+
+Multipliers = (
+    Mapping[str, float]
+    | Sequence[tuple[str, float]]
+    | Callable[[keras.Variable], float]
+)
+
+
+@keras.saving.register_keras_serializable(package="keras_transfer")
+class LayerwiseLR(keras.optimizers.Optimizer):
+    """Discriminative (layer-wise) learning rates for any Keras optimizer.
+
+    Wraps an optimizer and multiplies its learning rate by a per-variable
+    factor `m`: with SGD a variable moves by `lr * m * grad`; with Adam it
+    moves exactly as under a separate Adam with learning rate `lr * m`;
+    decoupled weight decay (AdamW, `weight_decay=`) uses the same `lr * m`.
+    Gradients are never scaled (Adam would undo that). A variable with
+    `m == 0` is not updated at all: it and its optimizer slots stay
+    bit-identical.
+
+    The wrapped optimizer does all the work (its clipping, gradient
+    accumulation, EMA, loss-scale factor, schedule and `iterations`), so
+    `learning_rate` reads and sets the wrapped optimizer's base rate:
+    `ReduceLROnPlateau`, `LearningRateScheduler` and `LearningRateSchedule`s
+    work unchanged. Under `mixed_float16`, `compile()` wraps this optimizer
+    in a `LossScaleOptimizer` as usual. Variables unfrozen later
+    (`GradualUnfreeze`) get their multiplier when the train step is
+    re-traced.
+
+    Multipliers are looked up per variable in this order: the `multipliers`
+    patterns, `re.search`ed in `variable.path` (first match wins); then the
+    exact paths of `path_multipliers` (what `decay` resolves to); then 1.0.
+
+    Args:
+        optimizer: the optimizer to wrap: a `keras.optimizers.Optimizer`
+            instance, or a name or config for `keras.optimizers.get`. Not a
+            wrapper (`LossScaleOptimizer`, `MultiOptimizer`).
+        multipliers: dict of regular expression -> multiplier (float >= 0),
+            a list of `(pattern, multiplier)` pairs, or a callable
+            `variable -> multiplier` (a callable cannot be serialized).
+            Defaults to `None` (no patterns).
+        decay: geometric decay by depth: group `i` of
+            `keras_transfer.layer_groups(model)` (top group first) gets
+            `decay ** i`. Needs `model` or `groups`; resolved at construction
+            into `path_multipliers`. ULMFiT uses `1 / 2.6`; BEiT-style layer
+            decay is 0.65-0.85. Defaults to `None`.
+        model: the built model whose layer groups `decay` uses, and whose
+            weights the `multipliers` patterns are checked against (a warning
+            names patterns matching none). Not stored in the config.
+            Defaults to `None`.
+        groups: instead of the automatic groups: a list of `LayerGroup`
+            (e.g. `keras_transfer.layer_groups(model, spec)`), or a `spec`
+            passed to `layer_groups` with `model`. Defaults to `None`.
+        path_multipliers: dict of exact variable path -> multiplier,
+            consulted after the patterns. Defaults to `None`.
+        warn_unmatched: warn at build time about a pattern that matches no
+            variable being built. Defaults to `True`.
+        name: the optimizer's name. Defaults to `None` (automatic).
+
+    Example:
+
+    ```python
+    import keras
+    import numpy as np
+    from keras_transfer.optimizers import LayerwiseLR
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, name="body"),
+                              keras.layers.Dense(1, name="head")])
+    optimizer = LayerwiseLR(keras.optimizers.SGD(0.1), {"body": 0.5})
+    model.compile(optimizer=optimizer, loss="mse")
+    model.fit(np.ones((8, 3)), np.ones((8, 1)), epochs=1, verbose=0)
+    print(optimizer.multiplier_table(model))  # body/* -> 0.5, head/* -> 1.0
+    ```
+    """
+
+    def __init__(
+        self,
+        optimizer: keras.optimizers.Optimizer | str | dict,
+        multipliers: Multipliers | None = None,
+        *,
+        decay: float | None = None,
+        model: keras.Model | None = None,
+        groups: object = None,
+        path_multipliers: Mapping[str, float] | None = None,
+        warn_unmatched: bool = True,
+        name: str | None = None,
+    ) -> None:
+        optimizer = _check_optimizer(optimizer)
+        super().__init__(learning_rate=0.0, name=name)
+        self.inner_optimizer = optimizer
+        self.decay = _check_decay(decay, multipliers, model, groups)
+        self.warn_unmatched = bool(warn_unmatched)
+        path_rules: dict[str, str] = {}
+        if decay is not None:
+            decayed, path_rules = decay_path_multipliers(
+                decay, _resolve_groups(model, groups)
+            )
+            path_multipliers = {**decayed, **dict(path_multipliers or {})}
+        self._rules = MultiplierRules(multipliers, path_multipliers, path_rules)
+        self._checked_against_model = False
+        if model is not None and self._rules.patterns:
+            _check_model(model, "model")
+            self._rules.warn_unmatched(model.weights, "weights of `model`")
+            self._checked_against_model = True
+        self._multiplier_by_key: dict[object, float] = {}
+
+    # -- pass-through, as `keras.optimizers.LossScaleOptimizer` --------------
+
+    @property
+    def learning_rate(self) -> object:
+        """The wrapped optimizer's base learning rate (before multipliers)."""
+        return self.inner_optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, learning_rate: object) -> None:
+        self.inner_optimizer.learning_rate = learning_rate
+
+    @property
+    def iterations(self) -> keras.Variable:
+        """The wrapped optimizer's step counter."""
+        return self.inner_optimizer.iterations
+
+    @property
+    def variables(self) -> list[keras.Variable]:
+        """This wrapper's own variables, then the wrapped optimizer's."""
+        return self._variables + self.inner_optimizer.variables
+
+    @property
+    def loss_scale_factor(self) -> float | None:
+        """The wrapped optimizer's `loss_scale_factor` (set through to it)."""
+        inner = self.__dict__.get("inner_optimizer")
+        return None if inner is None else inner.loss_scale_factor
+
+    @loss_scale_factor.setter
+    def loss_scale_factor(self, value: float | None) -> None:
+        inner = self.__dict__.get("inner_optimizer")
+        if inner is not None:
+            inner.loss_scale_factor = value
+
+    def scale_loss(self, loss: object) -> object:
+        """Scales the loss as the wrapped optimizer would."""
+        return self.inner_optimizer.scale_loss(loss)
+
+    def finalize_variable_values(self, var_list: list[keras.Variable]) -> None:
+        """Lets the wrapped optimizer finalize (e.g. write its EMA weights)."""
+        self.inner_optimizer.finalize_variable_values(var_list)
+
+    # -- building and applying ----------------------------------------------
+
+    def build(self, var_list: list[keras.Variable]) -> None:
+        """Builds the wrapped optimizer (or extends its state) for `var_list`."""
+        var_list = list(var_list)
+        _extend_state.extend_optimizer_state(self.inner_optimizer, var_list)
+        # The base `build` records the variables and their indices (it stops
+        # Keras from tracking the model variables as optimizer variables).
+        super().build(var_list)
+        self._resolve(var_list)
+        if (
+            self.warn_unmatched
+            and not self._checked_against_model
+            and self._rules.patterns
+        ):
+            self._rules.warn_unmatched(var_list, "variables being built")
+
+    def apply(self, grads: list, trainable_variables: list | None = None) -> None:
+        """Applies `grads` through the wrapped optimizer with scaled rates."""
+        if not self.built:
+            with keras.name_scope(self.name, caller=self):
+                self.build(list(trainable_variables))
+            self.built = True
+        self._resolve(self._trainable_variables)
+        with scaled_learning_rates(
+            self.inner_optimizer, self._multiplier_of_backend
+        ) as s:
+            self.inner_optimizer.apply(grads, trainable_variables)
+        self._check_update_step_used(s.update_calls, grads)
+
+    def stateless_apply(
+        self, optimizer_variables: list, grads: list, trainable_variables: list
+    ) -> tuple[list, list]:
+        """Stateless `apply` (JAX): returns new trainable and optimizer values."""
+        if not self.built:
+            raise ValueError(
+                "To call `stateless_apply`, LayerwiseLR must be built. Call "
+                "`optimizer.build(trainable_variables)` first."
+            )
+        own = len(self._variables)
+        self._resolve(self._trainable_variables)
+        with scaled_learning_rates(
+            self.inner_optimizer, self._multiplier_of_backend
+        ) as s:
+            new_trainable, new_inner = self.inner_optimizer.stateless_apply(
+                list(optimizer_variables[own:]), grads, trainable_variables
+            )
+        self._check_update_step_used(s.update_calls, grads)
+        return new_trainable, list(optimizer_variables[:own]) + list(new_inner)
+
+    def _resolve(self, variables: list[keras.Variable]) -> None:
+        key = self.inner_optimizer._var_key
+        for variable in variables:
+            k = key(variable)
+            if k not in self._multiplier_by_key:
+                self._multiplier_by_key[k] = self._rules.resolve(variable)[0]
+
+    def _multiplier_of_backend(self, variable: object) -> float:
+        key = self.inner_optimizer._var_key(variable)
+        try:
+            return self._multiplier_by_key[key]
+        except KeyError:
+            raise ValueError(
+                f"LayerwiseLR has no multiplier for variable {variable.name!r}: it was "
+                "not among the variables the optimizer was built with or extended to. "
+                "HINT: after changing `trainable`, call keras_transfer.optimizers."
+                "_extend_state.extend_optimizer_state(model.optimizer, "
+                "model.trainable_variables) and `model.make_train_function(force=True)` "
+                "(GradualUnfreeze does both)."
+            ) from None
+
+    def _check_update_step_used(self, update_calls: int, grads: list) -> None:
+        if update_calls == 0 and any(g is not None for g in grads):
+            raise TypeError(
+                f"`optimizer` {type(self.inner_optimizer).__name__} did not route its "
+                "updates through `update_step(gradient, variable, learning_rate)`, so "
+                "LayerwiseLR cannot scale its learning rate per variable. Wrap an "
+                "optimizer built on `keras.optimizers.Optimizer.update_step` (all "
+                "built-in Keras optimizers are)."
+            )
+
+    # -- inspection -----------------------------------------------------------
+
+    def resolved_multipliers(
+        self, model_or_variables: keras.Layer | list | None = None
+    ) -> dict[str, float]:
+        """The multiplier of each variable, by path.
+
+        Args:
+            model_or_variables: a model or layer (its `trainable_weights`), a
+                list of variables, or `None` for the variables this optimizer
+                was built with. Defaults to `None`.
+
+        Returns:
+            A dict `{variable.path: multiplier}`.
+        """
+        return {path: m for path, m, _ in self._rows(model_or_variables)}
+
+    def multiplier_table(
+        self, model_or_variables: keras.Layer | list | None = None
+    ) -> str:
+        """A printable table: variable path, multiplier and the rule that set it.
+
+        Args:
+            model_or_variables: a model or layer (all its weights, frozen ones
+                included), a list of variables, or `None` for the variables this
+                optimizer was built with. Defaults to `None`.
+
+        Returns:
+            The table as a string; patterns matching no listed variable are
+            named below it.
+        """
+        variables = self._variables_of(model_or_variables, all_weights=True)
+        return format_table(
+            self._rows(variables), self._rules.unmatched_patterns(variables)
+        )
+
+    def _variables_of(
+        self, model_or_variables: object, all_weights: bool = False
+    ) -> list:
+        if model_or_variables is None:
+            if not self.built:
+                raise ValueError(
+                    "LayerwiseLR is not built yet, so it has no variables to list. Pass "
+                    "`model_or_variables` (a model or a list of variables), or build it "
+                    "first. Received: model_or_variables=None"
+                )
+            return list(self._trainable_variables)
+        if isinstance(model_or_variables, keras.Layer):
+            if all_weights:
+                return list(model_or_variables.weights)
+            return list(model_or_variables.trainable_weights)
+        if isinstance(model_or_variables, (list, tuple)):
+            return list(model_or_variables)
+        raise TypeError(
+            "`model_or_variables` must be a Keras model/layer, a list of variables or "
+            f"None. Received: model_or_variables={model_or_variables!r}"
+        )
+
+    def _rows(self, model_or_variables: object) -> list[tuple[str, float, str]]:
+        rows = []
+        for variable in self._variables_of(model_or_variables):
+            m, rule = self._rules.resolve(variable)
+            rows.append((getattr(variable, "path", variable.name), m, rule))
+        return rows
+
+    # -- serialization --------------------------------------------------------
+
+    def get_config(self) -> dict:
+        """The config: the wrapped optimizer's config and the resolved rules.
+
+        `decay` is stored as already resolved into `path_multipliers` (the
+        model is not part of a config), so the config holds plain data only.
+
+        Raises:
+            TypeError: if `multipliers` is a callable.
+        """
+        if self._rules.function is not None:
+            raise TypeError(
+                "LayerwiseLR with a callable `multipliers` cannot be serialized (a "
+                "config holds plain data only). Use a dict of regular expressions, or "
+                "the exact paths: `LayerwiseLR(optimizer, path_multipliers="
+                "opt.resolved_multipliers(model))`. Received: multipliers="
+                f"{self._rules.function!r}"
+            )
+        return {
+            "name": self.name,
+            "optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
+            "multipliers": dict(self._rules.patterns),
+            "decay": None,
+            "path_multipliers": dict(self._rules.paths),
+            "warn_unmatched": self.warn_unmatched and not self._checked_against_model,
+        }
+
+    @classmethod
+    def from_config(
+        cls, config: dict, custom_objects: dict | None = None
+    ) -> LayerwiseLR:
+        """Rebuilds a `LayerwiseLR` (unbuilt) from `get_config()`."""
+        config = dict(config)
+        config["optimizer"] = keras.saving.deserialize_keras_object(
+            config["optimizer"], custom_objects=custom_objects
+        )
+        return cls(**config)
+
+
+def _check_optimizer(optimizer: object) -> keras.optimizers.Optimizer:
+    if isinstance(optimizer, (str, dict)):
+        try:
+            optimizer = keras.optimizers.get(optimizer)
+        except ValueError as error:
+            raise ValueError(
+                f"`optimizer` could not be resolved by `keras.optimizers.get` ({error}). "
+                f"Received: optimizer={optimizer!r}"
+            ) from None
+    if not isinstance(optimizer, keras.optimizers.Optimizer):
+        raise TypeError(
+            "`optimizer` must be a Keras optimizer instance (e.g. "
+            "`keras.optimizers.Adam(1e-3)`) or its name. Received: "
+            f"optimizer={optimizer!r} of type {type(optimizer).__name__}"
+        )
+    if (
+        isinstance(optimizer, LayerwiseLR)
+        or hasattr(optimizer, "inner_optimizer")
+        or (hasattr(optimizer, "_inner_optimizers"))
+    ):
+        raise TypeError(
+            "`optimizer` must be a plain optimizer, not a wrapper: LayerwiseLR scales "
+            "the learning rate inside the optimizer that updates the variables. Wrap "
+            "the base optimizer; `compile()` adds loss scaling around LayerwiseLR under "
+            "mixed precision; merge multipliers into one LayerwiseLR. Received: "
+            f"optimizer={optimizer!r} of type {type(optimizer).__name__}"
+        )
+    return optimizer
+
+
+def _check_decay(
+    decay: object, multipliers: object, model: object, groups: object
+) -> object:
+    if decay is None:
+        if groups is not None:
+            raise ValueError(
+                "`groups` is only used with `decay`; pass `decay=` too. "
+                f"Received: decay=None, groups={groups!r}"
+            )
+        return None
+    if (
+        isinstance(decay, bool)
+        or not isinstance(decay, (int, float))
+        or not (math.isfinite(decay) and decay >= 0)
+    ):
+        raise ValueError(
+            "`decay` must be a finite float >= 0 (each group one step further from the "
+            f"output gets `decay` times the rate of the one above). Received: decay={decay!r}"
+        )
+    if model is None and not _is_group_list(groups):
+        raise ValueError(
+            "`decay` needs the model's layer groups: pass `model=` (a built model; its "
+            "`keras_transfer.layer_groups(model)` are used) or `groups=` (a list of "
+            f"`LayerGroup`). Received: decay={decay!r}, model=None, groups={groups!r}"
+        )
+    if callable(multipliers) and not isinstance(multipliers, Mapping):
+        raise ValueError(
+            "`decay` cannot be combined with a callable `multipliers` (the callable "
+            "decides every variable). Use a dict of patterns, or fold the decay into "
+            f"the callable. Received: decay={decay!r}, multipliers={multipliers!r}"
+        )
+    if decay > 1:
+        warnings.warn(
+            f"LayerwiseLR: decay={decay} > 1 gives LOWER layers LARGER learning rates. "
+            "HINT: discriminative fine-tuning uses decay < 1 (ULMFiT 1/2.6, layer "
+            "decay 0.65-0.85).",
+            stacklevel=3,
+        )
+    return float(decay)
+
+
+def _is_group_list(groups: object) -> bool:
+    return (
+        isinstance(groups, (list, tuple))
+        and bool(groups)
+        and all(hasattr(g, "weights") and hasattr(g, "name") for g in groups)
+    )
+
+
+def _check_model(model: object, arg: str) -> None:
+    if not isinstance(model, keras.Layer):
+        raise TypeError(
+            f"`{arg}` must be a built Keras model. "
+            f"Received: {arg}={model!r} of type {type(model).__name__}"
+        )
+
+
+def _resolve_groups(model: object, groups: object) -> list:
+    if _is_group_list(groups):
+        return list(groups)
+    _check_model(model, "model")
+    from keras_transfer.grouping import layer_groups
+
+    return layer_groups(model, spec=groups)
