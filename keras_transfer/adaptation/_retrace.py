@@ -94,7 +94,7 @@ class Retracer:
     def rebuild(self, model: keras.Model) -> tuple[list, list, list[Extra]]:
         """Returns (new flat inputs, new flat outputs, extras) for `model`."""
         inputs = [
-            keras.Input(batch_shape=tuple(t.shape), dtype=t.dtype)
+            keras.Input(batch_shape=tuple(t.shape), dtype=t.dtype, name=t.name)
             for t in model_inputs(model)
         ]
         depth, extras = {}, []

@@ -40,6 +40,19 @@ class _Accumulator:
         return self.m2 / self.n
 
 
+def _ordered(x: Any, inputs: list, model: keras.Model) -> Any:
+    """A dict batch as a list in the order of the model's inputs."""
+    if not isinstance(x, dict):
+        return x
+    names = [t.name for t in inputs]
+    if set(x) != set(names):
+        raise ValueError(
+            f"`data` keys must be the input names of model {model.name!r}: "
+            f"{sorted(names)}. Received: keys {sorted(x)}"
+        )
+    return [x[name] for name in names]
+
+
 def _check_batch(x: Any, inputs: list, model: keras.Model) -> int:
     arrays = keras.tree.flatten(x)
     if len(arrays) != len(inputs):
@@ -169,6 +182,7 @@ def adapt_batchnorm(
         acc = {k: _Accumulator() for k in todo}
         batches = samples = 0
         for x in source():
+            x = _ordered(x, inputs, model)
             samples += _check_batch(x, inputs, model)
             batches += 1
             results = extractor.predict_on_batch(x)

@@ -284,3 +284,23 @@ def test_adapting_twice_is_idempotent_and_does_not_break_layer_input():
         np.testing.assert_allclose(v, first[p], rtol=1e-5, atol=1e-6)
     # The user's graph is untouched: layer.input / output still answer.
     assert model.get_layer("bn0").output.shape == (None, 8, 8, 3)
+
+
+def test_multi_input_model_list_and_dict_data():
+    a_in, b_in = keras.Input((3,), name="a"), keras.Input((2,), name="b")
+    a = keras.layers.BatchNormalization(name="bn_a")(a_in)
+    b = keras.layers.BatchNormalization(name="bn_b")(b_in)
+    merged = keras.layers.BatchNormalization(name="bn_ab")(keras.layers.Concatenate()([a, b]))
+    model = keras.Model([a_in, b_in], keras.layers.Dense(1)(merged))
+    xa, xb = _gaussian(30, (3,)), _gaussian(30, (2,), mean=-4.0, seed=1)
+    report = adapt_batchnorm(model, [xa, xb], batch_size=8)
+    assert report.layers == ("bn_a", "bn_b", "bn_ab") and report.passes == 2
+    np.testing.assert_allclose(model.get_layer("bn_b").moving_mean, xb.mean(0), atol=1e-5)
+    # bn_ab sees the adapted bn_a / bn_b outputs: zero mean, unit-ish variance.
+    np.testing.assert_allclose(model.get_layer("bn_ab").moving_mean, 0.0, atol=1e-5)
+    first = _values(model)
+    adapt_batchnorm(model, {"b": xb, "a": xa})
+    for p, v in _values(model).items():
+        np.testing.assert_allclose(v, first[p], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="2 input array"):
+        adapt_batchnorm(model, xa)

@@ -122,6 +122,15 @@ def test_mixed_precision(policy):
     assert np.isfinite(history.history["loss"]).all()
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert model.get_layer("bn0").gamma.dtype == "float32"
+    optimizer = tent.model.optimizer
+    scale_before = [keras.ops.convert_to_numpy(v) for v in optimizer.variables]
+    tent.reset()  # resets the inner optimizer only, never the loss scale
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    assert int(keras.ops.convert_to_numpy(inner.iterations)) == 0
+    if policy == "mixed_float16":
+        assert optimizer is not inner  # Keras wrapped it in a LossScaleOptimizer
+        scale = keras.ops.convert_to_numpy(optimizer.dynamic_scale)
+        assert scale > 0 and any(np.array_equal(scale, v) for v in scale_before)
 
 
 def test_bad_input():
