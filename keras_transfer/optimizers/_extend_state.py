@@ -7,8 +7,8 @@ at the time; a variable unfrozen later raises "Unknown variable". Shared by
 `build` can be called again with a superset).
 
 The only route that keeps the existing state of every optimizer class without
-knowing its slot layout: rebuild the optimizer on the superset (old variables
-first, same order), copy each old state variable into its same-path twin, and
+knowing its slot layout: rebuild the optimizer on the superset (in the order of
+the variables given, i.e. the model's), copy each old state variable into its same-path twin, and
 drop the old copies. `iterations`, the learning-rate variable and anything
 else created in `__init__` are not rebuilt, so they are kept as they are.
 """
@@ -57,17 +57,25 @@ def extend_optimizer_state(
     new = [v for v in variables if id(v) not in known]
     if not new:
         return []
-    superset = list(optimizer._trainable_variables) + new
+    # In the order of `variables` (the model's order: the JAX trainer's
+    # `stateless_apply` pairs values with `_trainable_variables` by position),
+    # then any known variable not in `variables`.
+    given = {id(v) for v in variables}
+    superset = variables + [
+        v for v in optimizer._trainable_variables if id(v) not in given
+    ]
     inner = getattr(optimizer, "inner_optimizer", None)
     if inner is None:
         _rebuild_keeping_state(optimizer, superset)
         return new
     extend_optimizer_state(inner, superset)
+    optimizer._trainable_variables_indices.clear()
     for i, variable in enumerate(superset):
         optimizer._trainable_variables_indices[optimizer._var_key(variable)] = i
-    # Extend in place: assigning a new list attribute would make Keras's
-    # attribute tracking adopt the model variables as optimizer variables.
-    optimizer._trainable_variables.extend(new)
+    # Written to the instance dict: assigning through `setattr` would make
+    # Keras's attribute tracking adopt the model variables as optimizer
+    # variables (and the attribute may be a tuple, so not extended in place).
+    vars(optimizer)["_trainable_variables"] = superset
     return new
 
 

@@ -120,9 +120,28 @@ class MultiplierRules:
         for compiled, pattern, value in self._compiled:
             if compiled.search(path):
                 return value, f"pattern {pattern!r}"
-        if path in self.paths:
-            return self.paths[path], self.path_rules.get(path, "path_multipliers")
+        stored = self._stored_path(path)
+        if stored is not None:
+            return self.paths[stored], self.path_rules.get(stored, f"path {stored!r}")
         return 1.0, DEFAULT_RULE
+
+    def _stored_path(self, path: str) -> str | None:
+        if path in self.paths:
+            return path
+        # Keras drops model-name prefixes from `variable.path` when a `.keras`
+        # file is reloaded ("tiny/body/kernel" -> "body/kernel").
+        candidates = [p for p in self.paths if same_weight(p, path)]
+        if len({self.paths[p] for p in candidates}) == 1:
+            return candidates[0]
+        if candidates:
+            warnings.warn(
+                f"LayerwiseLR: variable path {path!r} matches several `path_multipliers` "
+                f"entries with different values ({ {p: self.paths[p] for p in candidates} }); "
+                f"using {candidates[0]!r}. HINT: give the layers unique names.",
+                stacklevel=4,
+            )
+            return candidates[0]
+        return None
 
     def unmatched_patterns(self, variables: Iterable[keras.Variable]) -> list[str]:
         """The patterns that match the path of none of `variables`."""
@@ -151,6 +170,11 @@ class MultiplierRules:
             "or `warn_unmatched=False`.",
             stacklevel=3,
         )
+
+
+def same_weight(a: str, b: str) -> bool:
+    """Whether two variable paths can name the same weight (one a `/`-suffix of the other)."""
+    return a == b or a.endswith("/" + b) or b.endswith("/" + a)
 
 
 def decay_path_multipliers(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -11,8 +12,10 @@ import keras
 from keras_transfer.optimizers import _extend_state
 from keras_transfer.optimizers._multiplier_rules import (
     MultiplierRules,
+    check_multiplier,
     decay_path_multipliers,
     format_table,
+    same_weight,
 )
 from keras_transfer.optimizers._scaled_steps import scaled_learning_rates
 
@@ -69,7 +72,15 @@ class LayerwiseLR(keras.optimizers.Optimizer):
             (e.g. `keras_transfer.layer_groups(model, spec)`), or a `spec`
             passed to `layer_groups` with `model`. Defaults to `None`.
         path_multipliers: dict of exact variable path -> multiplier,
-            consulted after the patterns. Defaults to `None`.
+            consulted after the patterns; a path also matches a variable whose
+            path is a `/`-suffix of it (or the reverse). Defaults to `None`.
+        variable_multipliers: `[path, multiplier]` of each variable the
+            optimizer was built with, in build order. Written by `get_config`
+            so that a reloaded `.keras` model, which Keras builds with the
+            same variables but whose `variable.path`s may have lost the model
+            name prefix, gets exactly the same multipliers. Used only when
+            `build` gets as many variables with compatible paths. Defaults to
+            `None`.
         warn_unmatched: warn at build time about a pattern that matches no
             variable being built. Defaults to `True`.
         name: the optimizer's name. Defaults to `None` (automatic).
@@ -99,6 +110,7 @@ class LayerwiseLR(keras.optimizers.Optimizer):
         model: keras.Model | None = None,
         groups: object = None,
         path_multipliers: Mapping[str, float] | None = None,
+        variable_multipliers: Sequence[Sequence] | None = None,
         warn_unmatched: bool = True,
         name: str | None = None,
     ) -> None:
@@ -119,7 +131,9 @@ class LayerwiseLR(keras.optimizers.Optimizer):
             _check_model(model, "model")
             self._rules.warn_unmatched(model.weights, "weights of `model`")
             self._checked_against_model = True
-        self._multiplier_by_key: dict[object, float] = {}
+        self._saved = _check_saved(variable_multipliers)
+        # Variable key -> (multiplier, rule) of every variable seen so far.
+        self._applied: dict[object, tuple[float, str]] = {}
 
     # -- pass-through, as `keras.optimizers.LossScaleOptimizer` --------------
 
@@ -171,6 +185,18 @@ class LayerwiseLR(keras.optimizers.Optimizer):
         # The base `build` records the variables and their indices (it stops
         # Keras from tracking the model variables as optimizer variables).
         super().build(var_list)
+        saved = self._saved
+        if (
+            saved
+            and len(saved) == len(var_list)
+            and all(
+                same_weight(path, _path(v))
+                for (path, _), v in zip(saved, var_list, strict=True)
+            )
+        ):
+            key = self.inner_optimizer._var_key
+            for (_, m), v in zip(saved, var_list, strict=True):
+                self._applied[key(v)] = (m, "saved with the model")
         self._resolve(var_list)
         if (
             self.warn_unmatched
@@ -210,19 +236,21 @@ class LayerwiseLR(keras.optimizers.Optimizer):
                 list(optimizer_variables[own:]), grads, trainable_variables
             )
         self._check_update_step_used(s.update_calls, grads)
-        return new_trainable, list(optimizer_variables[:own]) + list(new_inner)
+        # Values, not variables (a LossScaleOptimizer passes our variables).
+        own_values = [keras.ops.convert_to_tensor(v) for v in optimizer_variables[:own]]
+        return new_trainable, own_values + list(new_inner)
 
     def _resolve(self, variables: list[keras.Variable]) -> None:
         key = self.inner_optimizer._var_key
         for variable in variables:
             k = key(variable)
-            if k not in self._multiplier_by_key:
-                self._multiplier_by_key[k] = self._rules.resolve(variable)[0]
+            if k not in self._applied:
+                self._applied[k] = self._rules.resolve(variable)
 
     def _multiplier_of_backend(self, variable: object) -> float:
         key = self.inner_optimizer._var_key(variable)
         try:
-            return self._multiplier_by_key[key]
+            return self._applied[key][0]
         except KeyError:
             raise ValueError(
                 f"LayerwiseLR has no multiplier for variable {variable.name!r}: it was "
@@ -234,7 +262,9 @@ class LayerwiseLR(keras.optimizers.Optimizer):
             ) from None
 
     def _check_update_step_used(self, update_calls: int, grads: list) -> None:
-        if update_calls == 0 and any(g is not None for g in grads):
+        # With gradient accumulation, an eager non-update step skips `update_step`.
+        accumulating = self.inner_optimizer.gradient_accumulation_steps
+        if update_calls == 0 and not accumulating and any(g is not None for g in grads):
             raise TypeError(
                 f"`optimizer` {type(self.inner_optimizer).__name__} did not route its "
                 "updates through `update_step(gradient, variable, learning_rate)`, so "
@@ -303,9 +333,10 @@ class LayerwiseLR(keras.optimizers.Optimizer):
 
     def _rows(self, model_or_variables: object) -> list[tuple[str, float, str]]:
         rows = []
+        key = self.inner_optimizer._var_key
         for variable in self._variables_of(model_or_variables):
-            m, rule = self._rules.resolve(variable)
-            rows.append((getattr(variable, "path", variable.name), m, rule))
+            m, rule = self._applied.get(key(variable)) or self._rules.resolve(variable)
+            rows.append((_path(variable), m, rule))
         return rows
 
     # -- serialization --------------------------------------------------------
@@ -327,12 +358,21 @@ class LayerwiseLR(keras.optimizers.Optimizer):
                 "opt.resolved_multipliers(model))`. Received: multipliers="
                 f"{self._rules.function!r}"
             )
+        if self.built:
+            self._resolve(self._trainable_variables)
+            key = self.inner_optimizer._var_key
+            saved = [
+                [_path(v), self._applied[key(v)][0]] for v in self._trainable_variables
+            ]
+        else:
+            saved = self._saved
         return {
             "name": self.name,
             "optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
             "multipliers": dict(self._rules.patterns),
             "decay": None,
             "path_multipliers": dict(self._rules.paths),
+            "variable_multipliers": saved,
             "warn_unmatched": self.warn_unmatched and not self._checked_against_model,
         }
 
@@ -341,11 +381,31 @@ class LayerwiseLR(keras.optimizers.Optimizer):
         cls, config: dict, custom_objects: dict | None = None
     ) -> LayerwiseLR:
         """Rebuilds a `LayerwiseLR` (unbuilt) from `get_config()`."""
-        config = dict(config)
+        config = copy.deepcopy(config)  # Keras's from_config edits nested configs
         config["optimizer"] = keras.saving.deserialize_keras_object(
             config["optimizer"], custom_objects=custom_objects
         )
         return cls(**config)
+
+
+def _path(variable: object) -> str:
+    return getattr(variable, "path", None) or variable.name
+
+
+def _check_saved(saved: object) -> list[list] | None:
+    if saved is None:
+        return None
+    if not isinstance(saved, (list, tuple)) or not all(
+        isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str)
+        for item in saved
+    ):
+        raise TypeError(
+            "`variable_multipliers` must be a list of [variable path, multiplier] "
+            f"pairs (as written by `get_config`). Received: variable_multipliers={saved!r}"
+        )
+    return [
+        [path, check_multiplier(m, "variable_multipliers", path)] for path, m in saved
+    ]
 
 
 def _check_optimizer(optimizer: object) -> keras.optimizers.Optimizer:
