@@ -12,6 +12,7 @@ digits to adapt on, half to evaluate).
     pip install "keras-transfer[demo]"   # mlxtend + scikit-learn
     python benchmarks/domain_shift.py --seeds 3            # about 5 min on 2 CPU cores
     python benchmarks/domain_shift.py --seeds 1 --no-dann  # quick look
+    python benchmarks/domain_shift.py --adabn-cost         # AdaBN vs an epoch, deep net
 
 Prints a Markdown table (mean +- std over seeds) to paste into
 benchmarks/RESULTS.md, the AdaBN recovery on the contrast shift, whether the
@@ -116,6 +117,37 @@ def run_seed(seed, x, y, digits, epochs, with_dann, timings):
     return rows
 
 
+def adabn_cost(repeats=2):
+    """AdaBN cost on a deep net: exact (one pass per BN depth) vs one pass vs an epoch.
+
+    MobileNetV2 (alpha 0.35, random init, 32 px, 52 BatchNorm layers), 256
+    images, batch 64; configurations alternate within the run.
+    """
+    base = keras.applications.MobileNetV2(
+        input_shape=(32, 32, 3), alpha=0.35, include_top=False, weights=None
+    )
+    inp = keras.Input((32, 32, 3))
+    model = keras.Model(
+        inp, keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(base(inp)))
+    )
+    x = np.random.default_rng(0).normal(size=(256, 32, 32, 3)).astype("float32")
+    y = np.zeros(256, int)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, batch_size=64, verbose=0)  # compile
+    times = {"training epoch": [], "adapt_batchnorm exact": [], "adapt_batchnorm exact=False": []}
+    for _ in range(repeats):
+        for name in times:
+            start = time.perf_counter()
+            if name == "training epoch":
+                model.fit(x, y, batch_size=64, verbose=0)
+            else:
+                adapt_batchnorm(model, x, batch_size=64, exact=name.endswith("exact"))
+            times[name].append(time.perf_counter() - start)
+    print("\nAdaBN cost, MobileNetV2-0.35 32 px, 256 images (seconds, min of repeats):")
+    for name, values in times.items():
+        print(f"  {name}: {min(values):.1f}")
+
+
 def summarize(per_seed):
     shifts = list(per_seed[0])
     methods = list(per_seed[0]["contrast"])
@@ -145,7 +177,13 @@ def main():
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--no-dann", action="store_true")
+    parser.add_argument(
+        "--adabn-cost", action="store_true", help="only time AdaBN on MobileNetV2"
+    )
     args = parser.parse_args()
+    if args.adabn_cost:
+        adabn_cost()
+        return
 
     start = time.perf_counter()
     x, y = load_mnist_5k()

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 
 from keras_transfer.adaptation._batch_moments import BatchMoments
+from keras_transfer.adaptation._batch_stat_normalize import BatchStatNormalize
 from keras_transfer.adaptation._batches import batch_source
 from keras_transfer.adaptation._retrace import (
     Retracer,
@@ -76,7 +77,11 @@ def _check_batch(x: Any, inputs: list, model: keras.Model) -> int:
 
 
 def adapt_batchnorm(
-    model: keras.Model, data: Any, steps: int | None = None, batch_size: int = 32
+    model: keras.Model,
+    data: Any,
+    steps: int | None = None,
+    batch_size: int = 32,
+    exact: bool = True,
 ) -> AdaBNReport:
     """Re-estimates every BatchNorm layer's statistics on target data (AdaBN).
 
@@ -107,8 +112,16 @@ def adapt_batchnorm(
             batches, or another finite iterable of batches.
         steps: use at most this many batches. Defaults to `None` (all; needed
             for a repeating dataset).
-        batch_size: batch size for array data. Statistics do not depend on
-            it. Defaults to `32`.
+        batch_size: batch size for array data. Exact statistics do not
+            depend on it. Defaults to `32`.
+        exact: `True` for one pass per BatchNorm depth (exact). `False` for
+            a single pass in which every BatchNorm layer normalizes its output
+            with the batch's own statistics (as in training mode, moving
+            averages untouched), so deeper layers see inputs normalized by
+            batch rather than final statistics; close to exact for large
+            batches and much faster for deep networks (MobileNetV2: 52
+            passes -> 1). First-depth layers are exact either way.
+            Defaults to `True`.
 
     Returns:
         An `AdaBNReport` (layers adapted, batches and samples per pass,
@@ -137,10 +150,15 @@ def adapt_batchnorm(
     source = batch_source(data, batch_size, steps)
     opaque = []
 
+    if not isinstance(exact, bool):
+        raise TypeError(f"`exact` must be True or False. Received: exact={exact!r}")
+
     def leaf(layer: keras.Layer, args: tuple, kwargs: dict, depth: int) -> tuple:
-        outputs = layer(*args, **kwargs)
         if isinstance(layer, keras.layers.BatchNormalization):
-            return outputs, [(layer, BatchMoments(layer.axis)(args[0]))]
+            moments = BatchMoments(layer.axis)(args[0])
+            outputs = layer(*args, **kwargs) if exact else BatchStatNormalize(layer)(args[0])
+            return outputs, [(layer, moments)]
+        outputs = layer(*args, **kwargs)
         if not is_container(layer) and holds_bn_statistics(layer):
             opaque.append(layer)
         return outputs, []
@@ -168,7 +186,8 @@ def adapt_batchnorm(
     layer_depth = {}
     for extra in extras:
         key = id(extra.layer)
-        layer_depth[key] = max(layer_depth.get(key, 0), extra.depth)
+        depth = extra.depth if exact else 1
+        layer_depth[key] = max(layer_depth.get(key, 0), depth)
     extractor = keras.Model(
         new_inputs if len(new_inputs) > 1 else new_inputs[0],
         [e.tensor for e in extras],

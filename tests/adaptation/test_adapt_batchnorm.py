@@ -304,3 +304,26 @@ def test_multi_input_model_list_and_dict_data():
         np.testing.assert_allclose(v, first[p], rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="2 input array"):
         adapt_batchnorm(model, xa)
+
+
+def test_one_pass_mode_equals_exact_when_one_batch_holds_all_data():
+    x = _gaussian(40, (8, 8, 3), mean=-1.0, std=4.0)
+    exact_model, _, _ = _nested_model()
+    adapt_batchnorm(exact_model, x, batch_size=40)
+    exact = exact_model.get_weights()
+    fast_model, _, _ = _nested_model()
+    fast_model.set_weights(exact_model.get_weights())
+    report = adapt_batchnorm(fast_model, x, batch_size=40, exact=False)
+    assert report.passes == 1 and report.layers == ("bn0", "bn_inner", "bn_seq")
+    for got, want in zip(fast_model.get_weights(), exact):  # batch == population stats
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    # With smaller batches only the first-depth layer stays exact.
+    fast_model.set_weights(exact_model.get_weights())
+    adapt_batchnorm(fast_model, x, batch_size=8, exact=False)
+    np.testing.assert_allclose(
+        fast_model.get_layer("bn0").moving_variance,
+        exact_model.get_layer("bn0").moving_variance,
+        rtol=1e-5,
+    )
+    with pytest.raises(TypeError, match="`exact`"):
+        adapt_batchnorm(fast_model, x, exact="yes")
