@@ -1,10 +1,13 @@
 """Keep a built optimizer's variable list equal to the model's trainable list.
 
-`extend_optimizer_state` appends the variables it has not seen. The JAX
+`extend_optimizer_state` adds the variables it has not seen, in the given
+order, but keeps those it knew and that are no longer given. The JAX
 trainer pairs `optimizer.stateless_apply`'s `trainable_variables` with the
 optimizer's own list by POSITION, so after unfreezing a group lower in the
 model (whose variables come first in `model.trainable_variables`) the order
-must be made to match, or values land in the wrong slots.
+must match exactly (same variables, same order), or values land in the
+wrong slots. That differs only when a restarted `fit` goes back to an earlier
+stage on an optimizer that already knew more variables.
 """
 
 from __future__ import annotations
@@ -40,9 +43,9 @@ def _reorder(
         _rebuild_keeping_state(optimizer, variables)
         return
     _reorder(inner, variables)
-    # In place, as `extend_optimizer_state` does (attribute tracking).
-    optimizer._trainable_variables.clear()
-    optimizer._trainable_variables.extend(variables)
+    # Through the instance dict, as `extend_optimizer_state` does: `setattr`
+    # would make Keras's attribute tracking adopt the model variables.
+    vars(optimizer)["_trainable_variables"] = list(variables)
     optimizer._trainable_variables_indices.clear()
     for i, variable in enumerate(variables):
         optimizer._trainable_variables_indices[optimizer._var_key(variable)] = i

@@ -169,13 +169,12 @@ class GradualUnfreeze(keras.callbacks.Callback):
             return
         self._apply(stage)
         if self.verbose and stage:
-            names = ", ".join(repr(name) for name, _ in self._plan[:stage])
             params = sum(int(keras.ops.size(w)) for w in self.model.trainable_weights)
             print(
-                f"GradualUnfreeze: epoch {epoch + 1}: stage {stage}/{len(self._plan)}"
-                f", trainable groups from the top down to "
-                f"{self._plan[stage - 1][0]!r} ({len(self.model.trainable_weights)} "
-                f"trainable weights, {params:,} params). Unfrozen: {names}."
+                f"GradualUnfreeze: epoch {epoch + 1}: stage {stage}/{len(self._plan)}: "
+                f"unfroze {self._plan[stage - 1][0]!r} "
+                f"({len(self.model.trainable_weights)} trainable weights, "
+                f"{params:,} params)."
             )
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:

@@ -31,6 +31,8 @@ def _model(freeze=True, jit_compile=False, optimizer="adam", bn=True):
     if freeze:
         backbone.trainable = False
     model = keras.Sequential([backbone, keras.layers.Dense(1, name="head")])
+    if callable(optimizer):
+        optimizer = optimizer(model)
     model.compile(optimizer=optimizer, loss="mse", jit_compile=jit_compile)
     return model, backbone
 
@@ -115,9 +117,18 @@ def test_optimizer_state_kept_across_stage_change():
     assert all(np.any(rec.opt_end[1][k]) for k in new)
 
 
-def test_sgd_update_of_newly_unfrozen_variable_by_hand():
-    """Stage 1 trains block3 with plain SGD: w1 = w0 - lr * grad(w0)."""
-    model, _ = _model(optimizer=keras.optimizers.SGD(0.1), bn=False)
+def _layerwise_sgd(model):
+    return kt.optimizers.LayerwiseLR(keras.optimizers.SGD(0.1), decay=0.5, model=model)
+
+
+@pytest.mark.parametrize(
+    "optimizer, multiplier",
+    [(lambda model: keras.optimizers.SGD(0.1), 1.0), (_layerwise_sgd, 0.5)],
+    ids=["sgd", "layerwise_lr"],
+)
+def test_sgd_update_of_newly_unfrozen_variable_by_hand(optimizer, multiplier):
+    """Stage 1 trains block3 (group 1): w1 = w0 - lr * decay**1 * grad(w0)."""
+    model, _ = _model(optimizer=optimizer, bn=False)
     x, y = _data(n=8)
     rec = _Recorder()
     model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False,
@@ -142,7 +153,7 @@ def test_sgd_update_of_newly_unfrozen_variable_by_hand():
             return keras.ops.mean(keras.losses.mean_squared_error(y, out))
 
         grad = np.asarray(jax.grad(loss_fn)(kernel.value))
-    expected = rec.begin[1][kernel.path] - 0.1 * grad
+    expected = rec.begin[1][kernel.path] - 0.1 * multiplier * grad
     np.testing.assert_allclose(rec.end[1][kernel.path], expected, rtol=1e-5, atol=1e-6)
 
 
@@ -394,8 +405,7 @@ def test_verbose_prints_stage(capsys):
     x, y = _data(n=8)
     model.fit(x, y, epochs=2, verbose=0, callbacks=[GradualUnfreeze()])
     out = capsys.readouterr().out
-    assert "GradualUnfreeze: epoch 2: stage 1/3" in out
-    assert "4 trainable weights" in out
+    assert "GradualUnfreeze: epoch 2: stage 1/3: unfroze 'block3' (4 trainable weights" in out
 
 
 def test_config(config_round_trip):
