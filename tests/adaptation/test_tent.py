@@ -117,8 +117,9 @@ def test_mixed_precision(policy):
     keras.config.set_dtype_policy(policy)
     model = _model()
     tent = Tent(model)
-    tent.model.compile(optimizer=keras.optimizers.Adam(0.05))
+    tent.model.compile(optimizer=keras.optimizers.Adam(0.05), jit_compile=True)
     history = tent.model.fit(_target(), batch_size=16, epochs=2, verbose=0)
+    assert tent.model.jit_compile is True
     assert np.isfinite(history.history["loss"]).all()
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert model.get_layer("bn0").gamma.dtype == "float32"
@@ -147,3 +148,29 @@ def test_bad_input():
     unbuilt = keras.Sequential([keras.layers.BatchNormalization()], name="lazy")
     with pytest.raises(ValueError, match="'lazy' is not built"):
         Tent(unbuilt)
+
+
+class _Hidden(keras.layers.Layer):
+    """A subclassed block hiding a BatchNormalization and a Dropout."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.bn = keras.layers.BatchNormalization()
+        self.drop = keras.layers.Dropout(0.9)
+
+    def call(self, x, training=None):
+        return self.drop(self.bn(x, training=training), training=training)
+
+
+def test_opaque_block_warns_and_runs_in_inference_mode():
+    inp = keras.Input((6,))
+    x = keras.layers.BatchNormalization(name="bn")(inp)
+    x = _Hidden(name="hidden")(x)
+    model = keras.Model(inp, keras.layers.Dense(3)(x))
+    with pytest.warns(UserWarning, match="'hidden'.*HINT"):
+        tent = Tent(model, from_logits=True)
+    x = _target(16)
+    a = keras.ops.convert_to_numpy(tent.model(x, training=True))
+    b = keras.ops.convert_to_numpy(tent.model(x, training=True))
+    np.testing.assert_array_equal(a, b)  # the hidden Dropout(0.9) stayed off
+    assert [layer.name for layer in tent.batchnorm_layers] == ["bn"]
