@@ -40,7 +40,10 @@ def _reorder(
         return
     inner = getattr(optimizer, "inner_optimizer", None)
     if inner is None:
+        given = {id(v) for v in variables}
+        dropped = [v for v in optimizer._trainable_variables if id(v) not in given]
         _rebuild_keeping_state(optimizer, variables)
+        _drop_slots(optimizer, dropped)
         return
     _reorder(inner, variables)
     # Through the instance dict, as `extend_optimizer_state` does: `setattr`
@@ -49,3 +52,20 @@ def _reorder(
     optimizer._trainable_variables_indices.clear()
     for i, variable in enumerate(variables):
         optimizer._trainable_variables_indices[optimizer._var_key(variable)] = i
+
+
+def _drop_slots(
+    optimizer: keras.optimizers.Optimizer, dropped: list[keras.Variable]
+) -> None:
+    """Deletes the per-variable state of variables the optimizer no longer has.
+
+    Keras names every per-variable slot after its model variable
+    (`add_variable_from_reference`: `<variable path with _>_<slot name>`);
+    `iterations`, the learning rate and other global state are kept.
+    """
+    prefixes = tuple(v.path.replace("/", "_") + "_" for v in dropped)
+    if not prefixes:
+        return
+    for i in reversed(range(len(optimizer._variables))):
+        if optimizer._variables[i].name.startswith(prefixes):
+            del optimizer._variables[i]

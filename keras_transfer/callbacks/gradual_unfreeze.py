@@ -34,7 +34,8 @@ class GradualUnfreeze(keras.callbacks.Callback):
 
     The stage is a function of the epoch number only, so a run restarted with
     `keras.callbacks.BackupAndRestore` or `fit(initial_epoch=k)` continues at
-    the right stage. The stage (`unfreeze_stage`) and the number of trainable
+    the right stage; list it before `BackupAndRestore` so that the optimizer
+    state saved at a later stage is restored too. The stage (`unfreeze_stage`) and the number of trainable
     variables (`trainable_weights`) are added to the epoch `logs`, hence to
     `History`.
 
@@ -152,6 +153,8 @@ class GradualUnfreeze(keras.callbacks.Callback):
             if units:
                 self._plan.append((group.name, units))
         self._stage = None
+        if self._plan and model.optimizer is not None:
+            self._hook_optimizer_loading(model.optimizer)
         if not self._plan:
             warnings.warn(
                 "GradualUnfreeze has nothing to do: no layer group of model "
@@ -162,6 +165,9 @@ class GradualUnfreeze(keras.callbacks.Callback):
             )
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is not None:
+            vars(optimizer).pop("load_own_variables", None)
         if not self._plan:
             return
         stage = self.stage_for_epoch(epoch)
@@ -210,6 +216,31 @@ class GradualUnfreeze(keras.callbacks.Callback):
             with _strategy_scope(model):
                 sync_optimizer(model.optimizer, model.trainable_variables)
         model.make_train_function(force=True)
+
+    def _hook_optimizer_loading(self, optimizer: keras.optimizers.Optimizer) -> None:
+        """Lets a backup taken at a later stage restore the optimizer state.
+
+        The optimizer has state for the variables of one stage; Keras skips
+        loading a saved optimizer whose number of variables differs. Until the
+        first epoch begins (while `BackupAndRestore.on_train_begin` loads), a
+        load with another count first moves the model to the stage with that
+        count. Needs this callback listed before `BackupAndRestore`.
+        """
+        load = optimizer.load_own_variables
+
+        def load_own_variables(store: object) -> None:
+            wanted = len(store.keys())
+            if wanted != len(optimizer.variables):
+                for stage in range(len(self._plan) + 1):
+                    self._apply(stage)
+                    if len(optimizer.variables) == wanted:
+                        break
+                else:
+                    self._apply(0)
+            load(store)
+
+        # The instance dict, not setattr: Keras tracks optimizer attributes.
+        vars(optimizer)["load_own_variables"] = load_own_variables
 
     def get_config(self) -> dict:
         return {

@@ -284,6 +284,7 @@ def test_resume_with_backup_and_restore(tmp_path, restart):
             GradualUnfreeze(verbose=0), keras.callbacks.BackupAndRestore(backup),
             rec, _Interrupt(2)])
     saved = rec.end[1]  # the backup is taken at the end of epoch 1
+    saved_opt = rec.opt_end[1]
     if restart == "fresh_model":  # a new process: rebuild and freeze again
         keras.backend.clear_session()
         model, _ = _model(bn=False)
@@ -292,6 +293,11 @@ def test_resume_with_backup_and_restore(tmp_path, restart):
         GradualUnfreeze(verbose=0), keras.callbacks.BackupAndRestore(backup), rec])
     assert history.history["unfreeze_stage"] == [2, 3]
     assert history.history["trainable_weights"] == [6, 8]
+    # The optimizer state of the backup (stage 1) is restored, moments included.
+    assert int(rec.opt_begin[0]["adam/iteration"]) == 2 * STEPS
+    for key, value in saved_opt.items():
+        np.testing.assert_array_equal(rec.opt_begin[0][key], value)
+    assert int(model.optimizer.iterations) == 4 * STEPS
     for key, value in saved.items():
         np.testing.assert_array_equal(rec.begin[0][key], value)
     # block1 is frozen until stage 3 (epoch 3): still the initial values after
