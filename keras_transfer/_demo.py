@@ -237,6 +237,8 @@ def run_demo(config: DemoConfig, arms: tuple[str, ...] = ARMS) -> dict:
     images, labels = _demo_data.load_mnist_5k()
     _vgg16_hed.hed_weights_path()  # fail early, with the extra to install
     pool, test = _demo_data.split_test(labels, config.num_test)
+    for k in config.ks:  # a k the pool cannot serve fails before any export
+        _demo_data.sample_k_per_class(labels, pool, k, seed=0)
     data = (_demo_data.to_rgb(images, config.image_size), labels, pool, test)
     backbones.prepare(config.seeds)
     runs = []

@@ -15,7 +15,7 @@ def config_from_args(args: argparse.Namespace) -> _demo.DemoConfig:
         config = dataclasses.replace(config, ks=(5,), seeds=(0,))
     overrides = {
         "ks": tuple(args.k) if args.k else None,
-        "seeds": tuple(range(args.seeds)) if args.seeds else None,
+        "seeds": tuple(range(args.seeds)) if args.seeds is not None else None,
         "cache_dir": args.cache_dir,
         "num_test": args.num_test,
         "epochs": args.epochs,
