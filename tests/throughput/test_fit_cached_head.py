@@ -78,13 +78,6 @@ def test_head_first_then_full_model_fit_continues_with_the_same_state():
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.xfail(
-    keras.backend.backend() == "jax",
-    strict=True,
-    reason="shared extend_optimizer_state appends new variables after the known ones; "
-    "the JAX trainer zips optimizer variables with model.trainable_variables by "
-    "position (same failure without the cache: reported to the lead)",
-)
 def test_head_first_then_unfreeze_continues_on_the_full_model():
     x, y = _data(32)
     model = _model()
