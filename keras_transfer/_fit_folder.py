@@ -246,19 +246,10 @@ def run(args: argparse.Namespace) -> int:
     )
     batch = min(args.batch_size, len(x))
     _say(f"Head: {args.head_epochs} epoch(s) on cached backbone features")
-    try:
-        throughput.fit_cached_head(
-            model, x, y, epochs=args.head_epochs, batch_size=batch, seed=args.seed,
-            validation_data=val, metrics=["accuracy"], verbose=1,
-        )  # fmt: skip
-    except ValueError as error:
-        # Some nested backbones cannot be cut for the cache; train the head
-        # on the frozen model instead (same result, slower), and say so.
-        _say(f"Feature cache not usable ({error}); training the head uncached")
-        model.fit(
-            x, y, batch_size=batch, epochs=args.head_epochs, validation_data=val,
-            verbose=1,
-        )  # fmt: skip
+    throughput.fit_cached_head(
+        model, x, y, epochs=args.head_epochs, batch_size=batch, seed=args.seed,
+        validation_data=val, metrics=["accuracy"], verbose=1,
+    )  # fmt: skip
     history = {}
     if args.epochs:
         _say(f"Fine-tuning: {args.epochs} epoch(s), GradualUnfreeze + LayerwiseLR")

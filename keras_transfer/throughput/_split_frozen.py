@@ -104,8 +104,8 @@ def split_frozen(
             "Nothing is left to train after the frozen part: `model` has no "
             f"trainable head after {layers[cut].name!r}. Received: model={model.name!r}"
         )
-    features = layers[cut].output
     try:
+        features = _output_in(model, layers[cut])
         feature_model = keras.Model(model.inputs, features)
         head = keras.Model(features, model.outputs)
     except ValueError as error:
@@ -116,3 +116,21 @@ def split_frozen(
             f"({error})"
         ) from error
     return feature_model, head, layers[cut + 1 :]
+
+
+def _output_in(model: keras.Model, layer: keras.Layer) -> object:
+    """The symbolic output of `layer`'s call inside `model`'s graph.
+
+    `layer.output` is that for a plain layer, but a nested functional model
+    reports its own inner graph's output, which is not connected to `model`'s
+    inputs; its call node in the outer graph holds the right tensor.
+    """
+    for node in reversed(getattr(layer, "_inbound_nodes", [])):
+        outputs = node.output_tensors
+        outputs = outputs[0] if len(outputs) == 1 else list(outputs)
+        try:
+            keras.Model(model.inputs, outputs)
+        except ValueError:
+            continue
+        return outputs
+    return layer.output
