@@ -105,8 +105,7 @@ def split_frozen(
             f"trainable head after {layers[cut].name!r}. Received: model={model.name!r}"
         )
     try:
-        features = _output_in(model, layers[cut])
-        feature_model = keras.Model(model.inputs, features)
+        features, feature_model = _features_in(model, layers[cut])
         head = keras.Model(features, model.outputs)
     except ValueError as error:
         raise ValueError(
@@ -118,19 +117,19 @@ def split_frozen(
     return feature_model, head, layers[cut + 1 :]
 
 
-def _output_in(model: keras.Model, layer: keras.Layer) -> object:
-    """The symbolic output of `layer`'s call inside `model`'s graph.
+def _features_in(model: keras.Model, layer: keras.Layer) -> tuple:
+    """`layer`'s symbolic output inside `model`'s graph, and the model up to it.
 
     `layer.output` is that for a plain layer, but a nested functional model
     reports its own inner graph's output, which is not connected to `model`'s
-    inputs; its call node in the outer graph holds the right tensor.
+    inputs; its call node in the outer graph holds the right tensor. Raises
+    `ValueError` (from `keras.Model`) when no output is connected.
     """
     for node in reversed(getattr(layer, "_inbound_nodes", [])):
         outputs = node.output_tensors
         outputs = outputs[0] if len(outputs) == 1 else list(outputs)
         try:
-            keras.Model(model.inputs, outputs)
+            return outputs, keras.Model(model.inputs, outputs)
         except ValueError:
             continue
-        return outputs
-    return layer.output
+    return layer.output, keras.Model(model.inputs, layer.output)

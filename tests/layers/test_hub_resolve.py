@@ -216,7 +216,7 @@ def test_remote_without_tensorflow_hub_names_the_extra(tmp_path, monkeypatch):
 
     monkeypatch.setitem(sys.modules, "tensorflow_hub", None)  # import fails
     with pytest.raises(ImportError, match=r"keras-transfer\[tfhub\]"):
-        _hub("https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/5")
+        _hub("http://127.0.0.1:9/hub/model.tar.gz")
 
 
 def test_savedmodel_dir_can_be_moved_after_load(savedmodel, tmp_path):
