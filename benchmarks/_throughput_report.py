@@ -1,0 +1,178 @@
+"""Private to benchmarks/throughput.py: environment, matmul peaks, table, chart, JSON."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+
+import keras
+import numpy as np
+
+
+def versions() -> dict:
+    found = {"python": platform.python_version()}
+    for package in ("keras", "numpy", "jax", "jaxlib", "tensorflow", "tf-keras", "tensorflow-hub"):
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def _matmul_fn():
+    """A compiled matmul through keras.ops where the backend compiles."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.jit(keras.ops.matmul), "jax.jit"
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(keras.ops.matmul), "tf.function"
+    return keras.ops.matmul, "eager"
+
+
+def peak_matmul_gflops(size: int = 2048, repeats: int = 3, seconds: float = 0.5) -> dict:
+    """Best-of-`repeats` GFLOP/s of an n x n matmul in float32 and bfloat16."""
+    matmul, how = _matmul_fn()
+    rng = np.random.default_rng(0)
+    peaks = {}
+    for dtype in ("float32", "bfloat16"):
+        a = keras.ops.convert_to_tensor(rng.standard_normal((size, size)), dtype=dtype)
+        b = keras.ops.convert_to_tensor(rng.standard_normal((size, size)), dtype=dtype)
+        float(keras.ops.sum(keras.ops.cast(matmul(a, b)[:1, :1], "float32")))  # compile
+        best = 0.0
+        for _ in range(repeats):
+            count, start = 0, time.perf_counter()
+            while True:
+                out = matmul(a, b)
+                count += 1
+                float(keras.ops.cast(out[0, 0], "float32"))
+                elapsed = time.perf_counter() - start
+                if elapsed > seconds:
+                    break
+            best = max(best, 2 * size**3 * count / elapsed / 1e9)
+        peaks[dtype] = best
+    peaks["method"] = f"{size}x{size} keras.ops.matmul via {how}, best of {repeats}"
+    return peaks
+
+
+COLUMNS = (
+    ("model", "model"),
+    ("px", "image_size"),
+    ("batch", "batch_size"),
+    ("phase", "phase"),
+    ("peer", "peer"),
+    ("config", "config"),
+    ("input", "input"),
+    ("policy", "precision"),
+    ("jit", "jit_compile"),
+    ("img/s", "images_per_sec"),
+    ("min-max", None),
+    ("compile s", "compile_seconds"),
+    ("roofline", "roofline_fraction"),
+)
+
+
+def _cell(row: dict, key: str | None) -> str:
+    if key is None:
+        return f"{row['images_per_sec_min']:.1f}-{row['images_per_sec_max']:.1f}"
+    value = row.get(key)
+    if key == "phase" and row.get("stage"):
+        return f"stage {row['stage']}"
+    if value is None:
+        return "-"
+    if key == "roofline_fraction":
+        return f"{100 * value:.1f}%" if value >= 0.001 else f"{100 * value:.2g}%"
+    if isinstance(value, float):
+        return f"{value:.1f}" if value >= 10 or key != "compile_seconds" else f"{value:.2f}"
+    return str(value)
+
+
+def markdown(results: list[dict]) -> str:
+    """One table line per result row, after a header and a separator line."""
+    lines = [
+        "| " + " | ".join(title for title, _ in COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
+    for row in results:
+        lines.append("| " + " | ".join(_cell(row, key) for _, key in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def _atomic(path: str, write) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    suffix = os.path.splitext(path)[1]
+    handle, temp = tempfile.mkstemp(dir=directory, suffix=suffix, prefix=".tmp_")
+    os.close(handle)
+    try:
+        write(temp)
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.remove(temp)
+        raise
+
+
+def write_json(path: str, payload: dict) -> None:
+    def write(temp: str) -> None:
+        with open(temp, "w") as handle:
+            json.dump(payload, handle, indent=1)
+            handle.write("\n")
+
+    _atomic(path, write)
+
+
+def write_png(path: str, results: list[dict], title: str) -> str | None:
+    """Horizontal bars of img/s (log scale) with min-max whiskers; None if drawn."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as error:
+        return f"PNG skipped: matplotlib is not installed ({error})"
+    labels = [
+        f"{r['model']} {r['image_size']}px {r.get('stage') and 'stage ' + str(r['stage']) or r['phase']}"
+        f" | {r['peer']} {r['config']} | {r['input']}"
+        for r in results
+    ]
+    values = [r["images_per_sec"] for r in results]
+    low = [r["images_per_sec"] - r["images_per_sec_min"] for r in results]
+    high = [r["images_per_sec_max"] - r["images_per_sec"] for r in results]
+    colors = {"keras-baseline": "tab:gray", "keras_transfer": "tab:blue"}
+    fig, ax = plt.subplots(figsize=(10, 0.28 * len(results) + 1.2), dpi=80)
+    ax.barh(
+        range(len(results)),
+        values,
+        xerr=[low, high],
+        color=[colors.get(r["peer"], "tab:orange") for r in results],
+    )
+    ax.set_yticks(range(len(results)), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("training images/sec (median, min-max whiskers; log scale)")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    _atomic(path, lambda temp: fig.savefig(temp, format="png"))
+    plt.close(fig)
+    return None
+
+
+def environment(device: str, peaks: dict, notes: list[str]) -> dict:
+    return {
+        "backend": keras.backend.backend(),
+        "device": device,
+        "cpu_count": os.cpu_count(),
+        "versions": versions(),
+        "peak_matmul_gflops": peaks,
+        "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
+        "notes": notes,
+    }
