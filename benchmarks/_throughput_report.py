@@ -114,6 +114,7 @@ def _atomic(path: str, write) -> None:
     os.close(handle)
     try:
         write(temp)
+        os.chmod(temp, 0o644)  # mkstemp makes it private; a result file is not
         os.replace(temp, path)
     except BaseException:
         if os.path.exists(temp):

@@ -20,9 +20,13 @@ keras_transfer runs only `auto`: its explicit configurations set the same
 policy and jit flag as keras-baseline's.
 
 Inputs, reported separately: `synthetic` (one device-resident batch,
-`train_on_batch`, loss read every step) and, for `auto` rows, a real pipeline
+`train_on_batch`, loss read every step) and, for `auto` rows of the
+`--pipeline-phases` (default head_frozen: on TF a `fit` after
+`train_on_batch` re-traces the train step, a second compile), a real pipeline
 (`arrays`: `model.fit(x, y)` for keras-baseline; `tf.data` from `make_dataset`
 for keras_transfer, NumPy batches without TensorFlow; `tf.data` for tf_keras).
+`--quick`: MobileNetV2 64 px, batch 32, auto; head_frozen (three peers,
+both inputs), head_cached, full (keras_transfer only, synthetic).
 Method (shared/BENCHMARKS.md): warm-up until compiled (`compile_seconds` is
 the first call), timed steady steps, repeats alternating between the cells of
 a group (round robin), median/min/max, peak matmul GFLOP/s measured in the
