@@ -13,6 +13,7 @@ import tempfile
 import time
 import warnings
 
+import _throughput_cells as tc
 import _throughput_models as tm
 import keras
 import numpy as np
@@ -64,17 +65,16 @@ def export_root() -> str:
     return tempfile.mkdtemp(prefix="throughput_hub_")
 
 
-class LegacyCell:
+class LegacyCell(tc.KerasCell):
     """tf_keras Sequential([hub.KerasLayer(path, trainable=...), Dense]).
 
     float32, tf_keras defaults (no XLA): the tutorials' configuration.
+    `measure` is KerasCell's (`train_on_batch` / a timed `fit`).
     """
 
     def __init__(self, spec: dict, data: tuple, auto_choice: object, settings: dict):
-        self.spec, self.data, self.settings = spec, data, settings
-        self.samples = {name: [] for name in settings["inputs"]}
-        self.extra = {"policy": "float32", "pipeline_input": "tf.data"}
-        self.model = None
+        super().__init__(spec, data, auto_choice, settings)
+        self.extra.update(policy="float32", pipeline_input="tf.data")
 
     def setup(self) -> None:
         import tensorflow as tf
@@ -110,7 +110,7 @@ class LegacyCell:
         if "pipeline" in self.samples:
             self._fit_pipeline()
 
-    def _fit_pipeline(self) -> float:
+    def _fit_pipeline(self, warm: bool = False) -> float:
         import tf_keras
 
         marks = []
@@ -122,18 +122,6 @@ class LegacyCell:
 
         self.model.fit(self.pipeline, epochs=1, verbose=0, callbacks=[Timer()])
         return (len(marks) - 1) * self.spec["batch_size"] / (marks[-1] - marks[0])
-
-    def measure(self, kind: str) -> None:
-        if kind == "pipeline":
-            self.samples[kind].append(self._fit_pipeline())
-            return
-        steps = self.settings["steps"]
-        start = time.perf_counter()
-        for _ in range(steps):
-            loss = self.model.train_on_batch(self.xb, self.yb)
-        float(np.asarray(loss))
-        seconds = time.perf_counter() - start
-        self.samples[kind].append(steps * self.spec["batch_size"] / seconds)
 
     def close(self) -> None:
         self.model = self.xb = self.yb = self.pipeline = None
