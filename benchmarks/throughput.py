@@ -307,57 +307,6 @@ def run_groups(groups: list, args, auto_choice, peaks: dict, hub_paths: dict,
     return results
 
 
-def add_ratios(results: list[dict], amortize_epochs: int) -> list[str]:
-    """Within-run ratios, stored on the rows and returned as summary lines."""
-    lines = []
-
-    def find(**match):
-        return [r for r in results if all(r.get(k) == v for k, v in match.items())]
-
-    for row in find(phase="head_cached"):
-        hub = row["model"].endswith("HubBackbone")
-        base = find(model=row["model"], image_size=row["image_size"],
-                    batch_size=row["batch_size"], phase="head_frozen",
-                    peer="keras_transfer" if hub else "keras-baseline", config="auto")
-        for ref in base:
-            steady = row["images_per_sec"] / ref["images_per_sec"]
-            epoch = 1.0 / row["images_per_sec"]  # seconds per image, cached
-            plain = 1.0 / ref["images_per_sec"]
-            images = row["dataset_images"]
-            amortized = (amortize_epochs * images * plain) / (
-                row["feature_seconds"] + amortize_epochs * images * epoch)
-            row.setdefault("speedup_vs_head_frozen", {})[ref["input"]] = steady
-            row.setdefault(f"amortized_{amortize_epochs}_epochs_speedup_vs_head_frozen", {})[ref["input"]] = amortized
-            lines.append(
-                f"cache {row['model']} {row['image_size']}px b{row['batch_size']}: steady "
-                f"{steady:.1f}x, amortized over {amortize_epochs} epochs (incl. "
-                f"{row['feature_seconds']:.1f} s extraction of {images} images) "
-                f"{amortized:.1f}x vs {ref['peer']} head_frozen ({ref['input']})")
-    for row in find(peer="keras_transfer", config="auto"):
-        if row["phase"] not in ("head_frozen", "full") or row["model"].endswith("HubBackbone"):
-            continue
-        wanted = "synthetic" if row["input"] == "synthetic" else "arrays"
-        for ref in find(model=row["model"], image_size=row["image_size"],
-                        batch_size=row["batch_size"], phase=row["phase"],
-                        peer="keras-baseline", config="auto", input=wanted):
-            ratio = row["images_per_sec"] / ref["images_per_sec"]
-            row["ratio_vs_keras_default"] = ratio
-            lines.append(
-                f"auto {row['model']} {row['image_size']}px b{row['batch_size']} {row['phase']} "
-                f"({row['input']} vs {ref['input']}): {ratio:.2f}x keras-baseline default")
-    for row in find(peer="keras-baseline"):
-        if row["config"] in ("float32", "auto"):
-            continue
-        for ref in find(model=row["model"], image_size=row["image_size"],
-                        batch_size=row["batch_size"], phase=row["phase"],
-                        peer="keras-baseline", config="float32", input=row["input"]):
-            row["ratio_vs_float32"] = row["images_per_sec"] / ref["images_per_sec"]
-            lines.append(
-                f"config {row['model']} {row['phase']} {row['config']}: "
-                f"{row['ratio_vs_float32']:.2f}x float32")
-    return lines
-
-
 def main(argv: list[str] | None = None) -> int:
     """Runs the suite; returns the exit status."""
     with warnings.catch_warnings():
@@ -409,7 +358,7 @@ def _main(args: argparse.Namespace) -> int:
             hub_paths[key] = tl.export_backbone(*key, root)
             notes.append(f"exported {key[0]} {key[1]}px SavedModel in {time.perf_counter() - t0:.1f} s")
     results = run_groups(groups, args, auto_choice, peaks, hub_paths, skipped)
-    summary = add_ratios(results, args.cache_epochs)
+    summary = tr.add_ratios(results, args.cache_epochs)
     env = tr.environment(auto_choice.device, peaks, notes)
     env["skipped"] = skipped
     env["summary"] = summary
