@@ -44,10 +44,10 @@ class DemoConfig:
     batch_size: int = 16
     epochs: int = 20  # scratch and full
     lr: float = 1e-4  # scratch and full: one learning rate for everything
-    head_epochs: int = 40  # frozen arm and the gradual arm's head phase
+    head_epochs: int = 100  # frozen arm and the gradual arm's head phase (cached: cheap)
     head_lr: float = 3e-3
-    finetune_epochs: int = 8  # gradual arm after the head phase
-    finetune_lr: float = 1e-3  # peak of the slanted triangle, head group
+    finetune_epochs: int = 6  # gradual arm after the head phase
+    finetune_lr: float = 3e-4  # peak of the slanted triangle, head group
     decay: float = 0.3  # LayerwiseLR: group i gets finetune_lr * decay**i
     epochs_per_stage: int = 2
     backbone_source: str = "auto"  # "hub" (TensorFlow only), "keras" or "auto"
@@ -124,6 +124,10 @@ def _build_model(backbone: keras.Layer, image_size: int, seed: int) -> keras.Mod
             keras.Input((image_size, image_size, 3)),
             backbone,
             keras.layers.Flatten(),
+            # Pretrained conv activations are large (caffe scale, up to ~130):
+            # normalizing them lets one head learning rate work (a head on
+            # frozen VGG16 features gained 3 to 6 points at k=1 and k=5).
+            keras.layers.LayerNormalization(name="feature_norm"),
             keras.layers.Dropout(0.3),
             keras.layers.Dense(10, name="head"),
         ],
