@@ -7,11 +7,12 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 
 import keras
 import numpy as np
+
+from keras_transfer._atomic_write import atomic_write
 
 
 def versions() -> dict:
@@ -107,19 +108,11 @@ def markdown(results: list[dict]) -> str:
 
 
 def _atomic(path: str, write) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    suffix = os.path.splitext(path)[1]
-    handle, temp = tempfile.mkstemp(dir=directory, suffix=suffix, prefix=".tmp_")
-    os.close(handle)
-    try:
+    def write_public(temp: str) -> None:
         write(temp)
         os.chmod(temp, 0o644)  # mkstemp makes it private; a result file is not
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.remove(temp)
-        raise
+
+    atomic_write(path, write_public, suffix=os.path.splitext(path)[1])
 
 
 def write_json(path: str, payload: dict) -> None:

