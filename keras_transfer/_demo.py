@@ -27,7 +27,7 @@ from keras_transfer import _demo_data, _vgg16_hed
 from keras_transfer.callbacks import GradualUnfreeze
 from keras_transfer.optimizers import LayerwiseLR
 from keras_transfer.schedules import SlantedTriangular
-from keras_transfer.throughput import fit_cached_head
+from keras_transfer.throughput import fit_cached_head, make_dataset
 from keras_transfer.throughput._split_frozen import split_frozen
 
 ARMS = ("scratch", "frozen", "full", "gradual")
@@ -144,18 +144,28 @@ def _loss() -> keras.losses.Loss:
 
 
 def _timed_fit(
-    model: keras.Model, x: np.ndarray, y: np.ndarray, **kwargs: object
+    model: keras.Model,
+    x: np.ndarray,
+    y: np.ndarray,
+    c: DemoConfig,
+    seed: int,
+    **kwargs: object,
 ) -> float:
+    # make_dataset rather than arrays: it turns tf.data's autotuner off on
+    # the CPU, which otherwise ran many epochs on one of the two cores.
+    data = make_dataset(
+        x, y, batch_size=c.batch_size, shuffle=True, seed=seed, drop_remainder=False
+    )
     start = time.perf_counter()
-    model.fit(x, y, verbose=0, **kwargs)
+    model.fit(data, shuffle=False, verbose=0, **kwargs)  # data shuffles itself
     return time.perf_counter() - start
 
 
 def _one_lr_arm(
-    model: keras.Model, x: np.ndarray, y: np.ndarray, c: DemoConfig
+    model: keras.Model, x: np.ndarray, y: np.ndarray, c: DemoConfig, seed: int
 ) -> dict:
     model.compile(optimizer=keras.optimizers.Adam(c.lr), loss=_loss())
-    seconds = _timed_fit(model, x, y, batch_size=c.batch_size, epochs=c.epochs)
+    seconds = _timed_fit(model, x, y, c, seed, epochs=c.epochs)
     return {"seconds": seconds, "images": len(x) * c.epochs}
 
 
@@ -177,7 +187,7 @@ def _head_phase(
 
 
 def _finetune_phase(
-    model: keras.Model, x: np.ndarray, y: np.ndarray, c: DemoConfig
+    model: keras.Model, x: np.ndarray, y: np.ndarray, c: DemoConfig, seed: int
 ) -> dict:
     steps = c.finetune_epochs * int(np.ceil(len(x) / c.batch_size))
     schedule = SlantedTriangular(c.finetune_lr, total_steps=steps)
@@ -187,12 +197,7 @@ def _finetune_phase(
         epochs_per_stage=c.epochs_per_stage, start_epoch=0, verbose=0
     )
     seconds = _timed_fit(
-        model,
-        x,
-        y,
-        batch_size=c.batch_size,
-        epochs=c.finetune_epochs,
-        callbacks=[unfreeze],
+        model, x, y, c, seed, epochs=c.finetune_epochs, callbacks=[unfreeze]
     )
     return {"seconds": seconds, "images": len(x) * c.finetune_epochs}
 
@@ -275,7 +280,7 @@ def run_cell(
                 backbones.make(arm == "full", seed), c.image_size, seed
             )
             model.layers[0].trainable = True
-            part = _one_lr_arm(model, x_train, y_train, c)
+            part = _one_lr_arm(model, x_train, y_train, c, seed)
             records.append(
                 _record(arm, k, seed, _accuracy(model, x_test, y_test), [part])
             )
@@ -290,7 +295,7 @@ def run_cell(
                 accuracy = _accuracy(split_frozen(model)[1], test_features, y_test)
             records.append(_record("frozen", k, seed, accuracy, [head]))
         if "gradual" in arms:
-            tune = _finetune_phase(model, x_train, y_train, c)
+            tune = _finetune_phase(model, x_train, y_train, c, seed)
             accuracy = _accuracy(model, x_test, y_test)
             records.append(_record("gradual", k, seed, accuracy, [head, tune]))
     return records

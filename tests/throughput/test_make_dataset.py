@@ -103,3 +103,13 @@ def test_numpy_fallback_reshuffles_per_epoch_with_static_shapes():
     model.compile(optimizer="sgd", loss="mse")
     history = model.fit(batches, epochs=2, verbose=0)
     assert len(history.history["loss"]) == 2
+
+
+def test_tf_data_autotune_is_off_when_training_on_the_cpu():
+    # On a CPU-only host the autotuner competes with the training step for
+    # the cores (measured: many epochs ran on about one of two cores).
+    x, y = _arrays(20)
+    assert make_dataset(x, y, batch_size=8).options().autotune.enabled is False
+    on = make_dataset(x, y, batch_size=8, data_autotune=True)
+    assert on.options().autotune.enabled is True
+    assert len(_batches(on)) == 2
