@@ -5,9 +5,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from keras_transfer.throughput._device import host_data_options
 from keras_transfer.throughput._numpy_batches import EpochSync, NumpyBatches
 from keras_transfer.throughput._split_frozen import split_frozen
-from keras_transfer.throughput.make_dataset import host_data_options
 
 
 def fit_cached_head(

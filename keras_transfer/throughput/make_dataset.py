@@ -5,26 +5,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from keras_transfer.throughput._device import describe_device
+from keras_transfer.throughput._device import host_data_options
 from keras_transfer.throughput._numpy_batches import NumpyBatches
-
-
-def host_data_options(data_autotune: bool | None = None) -> object:
-    """`tf.data.Options` for a pipeline that feeds training on this host.
-
-    `data_autotune=None` turns tf.data's autotuner off when the model trains
-    on the CPU: there the pipeline shares the cores with the training step,
-    and with the autotuner on, a 2-core machine ran many epochs on about one
-    core (VGG16 conv on 32 px digits, batch 16: 5.1 s against 2.9 s per
-    epoch). With an accelerator the host only feeds, so it stays on.
-    """
-    import tensorflow as tf
-
-    if data_autotune is None:
-        data_autotune = describe_device()["kind"] != "cpu"
-    options = tf.data.Options()
-    options.autotune.enabled = bool(data_autotune)
-    return options
 
 
 def _chain(augment: object) -> object:
@@ -88,8 +70,8 @@ def make_dataset(
         drop_remainder: drop the last ragged batch. Defaults to `training`.
         prefetch: overlap input preparation with training. Defaults to `True`.
         data_autotune: tf.data's autotuner. `None` turns it off where the
-            model trains on the CPU (it halved training speed in many epochs
-            on 2 cores) and on with an accelerator. Defaults to `None`.
+            model trains on the CPU (on 2 cores it slowed 9 of 16 epochs to
+            0.58x) and on with an accelerator. Defaults to `None`.
 
     Returns:
         A `tf.data.Dataset` of `(x, y)` (or `(x,)`) batches.
