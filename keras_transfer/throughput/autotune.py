@@ -11,6 +11,7 @@ import numpy as np
 
 from keras_transfer.throughput._device import describe_device
 from keras_transfer.throughput.effective_settings import effective_settings
+from keras_transfer.throughput.make_dataset import make_dataset
 from keras_transfer.throughput.precision_choice import PrecisionChoice
 from keras_transfer.throughput.select_precision import select_precision
 
@@ -72,8 +73,11 @@ def _compile(model: keras.Model, compile_kwargs: dict | None, choice: PrecisionC
 
 def _timed_fit(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int, steps: int):
     index = np.arange(steps * batch_size) % len(x)
+    # make_dataset, not arrays: with tf.data's autotuner on (Keras's array
+    # input), CPU epochs randomly ran on one core, which would pick winners.
+    data = make_dataset(x[index], y[index], batch_size=batch_size, shuffle=False)
     start = time.perf_counter()
-    model.fit(x[index], y[index], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+    model.fit(data, epochs=1, shuffle=False, verbose=0)
     return time.perf_counter() - start
 
 
