@@ -138,9 +138,10 @@ def _epoch_batches(
 
     rng = np.random.default_rng(seed)
     n = len(features)
+    # epochs x n int32 indices: small next to the features themselves
     orders = np.stack(
         [rng.permutation(n) if shuffle else np.arange(n) for _ in range(epochs)]
-    )
+    ).astype(np.int32)
     features, y = tf.constant(features), tf.constant(y)
     ds = tf.data.Dataset.from_tensor_slices(orders).flat_map(
         lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
