@@ -73,11 +73,15 @@ def _compile(model: keras.Model, compile_kwargs: dict | None, choice: PrecisionC
 
 def _timed_fit(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int, steps: int):
     index = np.arange(steps * batch_size) % len(x)
-    # make_dataset, not arrays: with tf.data's autotuner on (Keras's array
-    # input), CPU epochs randomly ran on one core, which would pick winners.
-    data = make_dataset(x[index], y[index], batch_size=batch_size, shuffle=False)
+    x, y = x[index], y[index]
+    kwargs = {"batch_size": batch_size}
+    if keras.backend.backend() == "tensorflow":
+        # make_dataset, not arrays: TF feeds arrays through tf.data with its
+        # autotuner on, and CPU epochs then randomly ran on one core, which
+        # would pick winners. Other backends read arrays without tf.data.
+        x, y, kwargs = make_dataset(x, y, batch_size=batch_size, shuffle=False), None, {}
     start = time.perf_counter()
-    model.fit(data, epochs=1, shuffle=False, verbose=0)
+    model.fit(x, y, epochs=1, shuffle=False, verbose=0, **kwargs)
     return time.perf_counter() - start
 
 
