@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
 # The whole test suite, as README.md's "Tests" shows and CI runs (.ci/run).
 # Creates .venv (or reuses it), installs the package with its `test` extra,
-# lints, then runs pytest once per Keras backend: TensorFlow, then JAX.
+# lints, then runs pytest once per Keras backend.
 # Any failure, and pytest's exit status 5 ("no tests collected"), fails it.
+#
+# Environment:
+#   KT_BACKENDS="tensorflow jax"  backends to run (default: all of them)
+#   KT_KERAS_LATEST=1             also upgrade Keras to the newest release that
+#                                 installs and run the suite against it (catches
+#                                 a Keras release that breaks _keras_internals)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
+source scripts/_venv.sh
+ensure_venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[test]"
+if [ "${KT_KERAS_LATEST:-0}" = 1 ]; then
+  .venv/bin/python -m pip install -q --upgrade keras
+fi
+.venv/bin/python -c "import keras; print('keras', keras.__version__)"
 .venv/bin/python -m ruff check keras_transfer tests benchmarks
-for backend in tensorflow jax; do
+for backend in ${KT_BACKENDS:-tensorflow jax}; do
   echo "=== pytest, KERAS_BACKEND=$backend ==="
   KERAS_BACKEND=$backend .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 done
