@@ -5,7 +5,7 @@
 # Any failure, and pytest's exit status 5 ("no tests collected"), fails it.
 #
 # Environment:
-#   KT_BACKENDS="tensorflow jax"  backends to run (default: all of them)
+#   KT_BACKENDS="tensorflow jax torch"  backends to run (default: all of them)
 #   KT_KERAS_LATEST=1             also upgrade Keras to the newest release that
 #                                 installs and run the suite against it (catches
 #                                 a Keras release that breaks _keras_internals)
@@ -14,13 +14,19 @@ cd "$(dirname "$0")/.."
 source scripts/_venv.sh
 ensure_venv
 .venv/bin/python -m pip install -q --upgrade pip
+# torch first, pinned: this exact version resolves to a CPU wheel on the CI
+# machines, while an open range (what the `torch` extra says) pulls a CUDA
+# build of several GB. setuptools<81 keeps pkg_resources, which
+# tensorflow_hub 0.16.1 imports (torch's install would upgrade setuptools).
+.venv/bin/python -m pip install -q torch==2.13.0 "setuptools<81"
 .venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/python -c "import tensorflow_hub, torch"
 if [ "${KT_KERAS_LATEST:-0}" = 1 ]; then
   .venv/bin/python -m pip install -q --upgrade keras
 fi
 .venv/bin/python -c "import keras; print('keras', keras.__version__)"
 .venv/bin/python -m ruff check keras_transfer tests benchmarks
-for backend in ${KT_BACKENDS:-tensorflow jax}; do
+for backend in ${KT_BACKENDS:-tensorflow jax torch}; do
   echo "=== pytest, KERAS_BACKEND=$backend ==="
   KERAS_BACKEND=$backend .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 done
