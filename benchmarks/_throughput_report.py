@@ -12,7 +12,7 @@ import time
 import keras
 import numpy as np
 
-from keras_transfer._atomic_write import atomic_write
+from keras_transfer.cli._io import atomic_write
 
 
 def versions() -> dict:

@@ -29,10 +29,10 @@ import os
 import platform
 import time
 
+import _domain_shift as dsh
 import keras
 import numpy as np
 
-from keras_transfer.adaptation import _domain_shift as dsh
 from keras_transfer.adaptation import adapt_batchnorm
 
 METHODS = ("source", "adabn", "tent")

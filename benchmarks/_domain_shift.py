@@ -1,7 +1,7 @@
 """Offline domain-shift experiment: shifts, a small BN CNN, and the method loop.
 
-Shared by `benchmarks/domain_shift.py` and the `keras-transfer demo` (which
-may call `compare_methods` on its own data). Everything is NumPy in / floats
+Used by `benchmarks/domain_shift.py` (tested by
+tests/test_benchmark_domain_shift.py). Everything is NumPy in / floats
 out and runs on any backend; nothing is downloaded.
 """
 

@@ -1,10 +1,15 @@
-"""The experiment helper shared by benchmarks/domain_shift.py and the demo."""
+"""benchmarks/_domain_shift.py, the experiment helper of benchmarks/domain_shift.py."""
+
+import os
+import sys
 
 import keras
 import numpy as np
 import pytest
 
-from keras_transfer.adaptation import _domain_shift as dsh
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+
+import _domain_shift as dsh  # noqa: E402
 
 
 def _images(n=64, size=16, seed=0):
