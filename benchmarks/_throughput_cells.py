@@ -15,7 +15,9 @@ import _throughput_models as tm
 import keras
 
 from keras_transfer.callbacks import GradualUnfreeze
-from keras_transfer.throughput import effective_settings, fit_cached_head, make_dataset
+from keras_transfer.data import make_dataset
+from keras_transfer.feature_cache import fit_cached_head
+from keras_transfer.throughput import effective_settings
 
 
 def _loss() -> keras.losses.Loss:

@@ -39,7 +39,7 @@ def _one_feed(feed: str, epochs: int) -> list[tuple[float, float]]:
     import keras
     import numpy as np
 
-    from keras_transfer.throughput import make_dataset
+    from keras_transfer.data import make_dataset
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(96, 32, 32, 3)).astype("float32")

@@ -6,13 +6,17 @@ Public API:
 - `keras_transfer.callbacks.GradualUnfreeze`: ULMFiT-style unfreezing inside one `fit()`.
 - `keras_transfer.optimizers.LayerwiseLR`: per-variable learning-rate multipliers.
 - `keras_transfer.layer_groups`: depth-ordered layer groups shared by the two above.
-- `keras_transfer.throughput`: precision / XLA per device, input pipelines, feature cache.
+- `keras_transfer.throughput`: precision / XLA chosen per device (and by measurement).
+- `keras_transfer.data`: input pipelines (`make_dataset`, `image_folder`).
+- `keras_transfer.feature_cache`: `fit_cached_head`, the head trained on cached features.
 - `keras_transfer.adapt_batchnorm` and `keras_transfer.adaptation`: label-free domain adaptation.
 """
 
 from keras_transfer import (
     adaptation,
     callbacks,
+    data,
+    feature_cache,
     layers,
     optimizers,
     schedules,

@@ -9,9 +9,9 @@ from typing import NamedTuple
 import keras
 import numpy as np
 
-from keras_transfer.throughput._device import describe_device
+from keras_transfer._device import describe_device
+from keras_transfer.data.make_dataset import make_dataset
 from keras_transfer.throughput.effective_settings import effective_settings
-from keras_transfer.throughput.make_dataset import make_dataset
 from keras_transfer.throughput.precision_choice import PrecisionChoice
 from keras_transfer.throughput.select_precision import select_precision
 

@@ -6,8 +6,8 @@ import warnings
 
 import keras
 
-from keras_transfer.throughput._device import describe_device
-from keras_transfer.throughput._layers import iter_layers
+from keras_transfer._device import describe_device
+from keras_transfer._layers import iter_layers
 from keras_transfer.throughput.precision_choice import PrecisionChoice
 
 
@@ -99,7 +99,7 @@ def effective_settings(
             f"XLA is off: layers with supports_jit=False: {', '.join(no_jit)}. "
             "HINT: move augmentation / lookup layers out of the model into the "
             "input pipeline, e.g. "
-            "`keras_transfer.throughput.make_dataset(x, y, augment=[...])`, "
+            "`keras_transfer.data.make_dataset(x, y, augment=[...])`, "
             "then compile again with jit_compile=True."
         )
     if policy.startswith("mixed") and any(

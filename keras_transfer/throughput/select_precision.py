@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from keras_transfer.throughput._device import describe_device
+from keras_transfer._device import describe_device
 from keras_transfer.throughput.precision_choice import PrecisionChoice
 
 _POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")

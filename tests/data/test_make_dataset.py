@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_transfer.throughput import make_dataset
-from keras_transfer.throughput._numpy_batches import NumpyBatches
+from keras_transfer.data import make_dataset
+from keras_transfer.data._numpy_batches import NumpyBatches
 
 
 def _arrays(n=20):

@@ -6,7 +6,7 @@ import warnings
 
 import keras
 
-from keras_transfer.throughput._layers import is_stochastic, iter_layers
+from keras_transfer._layers import is_stochastic, iter_layers
 
 
 def _top_layers(model: keras.Model) -> list:
@@ -84,7 +84,7 @@ def split_frozen(
                 f"The cached part contains {layer.name!r} ({type(layer).__name__}), "
                 "which is random in training, so its output cannot be computed once. "
                 "HINT: move augmentation into the input pipeline "
-                "(keras_transfer.throughput.make_dataset(augment=...)). "
+                "(keras_transfer.data.make_dataset(augment=...)). "
                 f"Received: backbone={getattr(backbone, 'name', backbone)!r}"
             )
         nested = [

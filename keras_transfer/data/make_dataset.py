@@ -5,8 +5,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from keras_transfer.throughput._device import host_data_options
-from keras_transfer.throughput._numpy_batches import NumpyBatches
+from keras_transfer._device import host_data_options
+from keras_transfer.data._numpy_batches import NumpyBatches
 
 
 def _chain(augment: object) -> object:
@@ -79,7 +79,7 @@ def make_dataset(
     Example:
 
     >>> import numpy as np
-    >>> from keras_transfer.throughput import make_dataset
+    >>> from keras_transfer.data import make_dataset
     >>> ds = make_dataset(np.zeros((20, 4), "float32"), np.zeros(20), batch_size=8)
     >>> [tuple(xb.shape) for xb, yb in ds]
     [(8, 4), (8, 4)]

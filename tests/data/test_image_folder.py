@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_transfer.throughput import image_folder
+from keras_transfer.data import image_folder
 
 
 def _write(root, label, name, value, size=(16, 16)):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from keras_transfer.throughput._device import host_data_options
-from keras_transfer.throughput._numpy_batches import EpochSync, NumpyBatches
-from keras_transfer.throughput._split_frozen import split_frozen
+from keras_transfer._device import host_data_options
+from keras_transfer.data._numpy_batches import EpochSync, NumpyBatches
+from keras_transfer.feature_cache._split_frozen import split_frozen
 
 
 def fit_cached_head(
@@ -68,7 +68,7 @@ def fit_cached_head(
     Example:
 
     >>> import keras, numpy as np
-    >>> from keras_transfer.throughput import fit_cached_head
+    >>> from keras_transfer.feature_cache import fit_cached_head
     >>> backbone = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4)])
     >>> backbone.trainable = False
     >>> model = keras.Sequential([keras.Input((8,)), backbone, keras.layers.Dense(1)])

@@ -7,8 +7,8 @@ import warnings
 
 import numpy as np
 
-from keras_transfer.throughput._decode import IMAGE_EXTENSIONS, decode_image
-from keras_transfer.throughput.make_dataset import make_dataset
+from keras_transfer.data._decode import IMAGE_EXTENSIONS, decode_image
+from keras_transfer.data.make_dataset import make_dataset
 
 _EXAMPLES = 5
 
@@ -132,7 +132,7 @@ def image_folder(
     >>> import os, tempfile
     >>> import numpy as np
     >>> from PIL import Image
-    >>> from keras_transfer.throughput import image_folder
+    >>> from keras_transfer.data import image_folder
     >>> root = tempfile.mkdtemp()
     >>> for label in ("cat", "dog"):
     ...     os.makedirs(os.path.join(root, label))

@@ -4,11 +4,11 @@ import keras
 import numpy as np
 import pytest
 
+from keras_transfer.feature_cache import fit_cached_head
 from keras_transfer.optimizers._extend_state import extend_optimizer_state
-from keras_transfer.throughput import fit_cached_head
 
 # the module (the package attribute of the same name is the function)
-fit_cached_head_module = importlib.import_module("keras_transfer.throughput.fit_cached_head")
+fit_cached_head_module = importlib.import_module("keras_transfer.feature_cache.fit_cached_head")
 
 
 def _model(head_dropout=False, front=(), optimizer=None):

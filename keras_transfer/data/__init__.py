@@ -1,0 +1,9 @@
+"""keras_transfer.data: input pipelines that keep the training step busy.
+
+- `make_dataset`: arrays -> static-shape, prefetched batches with host-side
+  augmentation (tf.data on TensorFlow, a `keras.utils.PyDataset` elsewhere).
+- `image_folder`: a directory of class subfolders -> train / validation data.
+"""
+
+from keras_transfer.data.image_folder import image_folder
+from keras_transfer.data.make_dataset import make_dataset
