@@ -1,72 +1,150 @@
-"""How `HubBackbone` calls a loaded SavedModel.
+"""How `HubBackbone` calls the function it picked from a loaded SavedModel.
 
-`SavedModelCall` picks the function (a Reusable SavedModel's `__call__`, a
-`model.export()` endpoint such as `serve`, or an entry of `signatures`), reads
-its input specs, checks and casts inputs against them, calls it with
-`training` when it accepts one, and unwraps dict outputs by `output_key`.
-It also lists the SavedModel's variables with its own trainable split.
+`SavedModelCall` reads, once, what the SavedModel's concrete functions were
+traced for: their input specs, the Python values of their other arguments
+(`training`, call-time hyper-parameters such as `return_dict`) and their
+output specs. From that it knows whether `training` can be forwarded, which
+`arguments` the function accepts, which traces the layer's `arguments` select
+(and so which outputs), and the output shapes and dtypes without running the
+function. It checks and casts inputs against the specs and unwraps dict
+outputs by `output_key`. It also lists the SavedModel's variables with its own
+trainable split.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import keras
 import tensorflow as tf
 
-_DEFAULT_ENDPOINTS = ("serve", "serving_default")
+
+class _Trace(NamedTuple):
+    """One concrete function: input spec, other arguments, output spec."""
+
+    inputs: object
+    options: dict
+    outputs: object
 
 
 class SavedModelCall:
-    """The function of a loaded SavedModel that a `HubBackbone` calls."""
+    """The function of a loaded SavedModel that a `HubBackbone` calls.
 
-    def __init__(self, loaded: object, signature: str | None, output_key: str | None,
-                 handle: str) -> None:
-        self.handle = handle
-        self.output_key = output_key
-        self.fn, self.name, self.kind = _select_function(loaded, signature, handle)
-        concrete = _concrete_functions(self.fn)
+    Args:
+        fn: the tf.function attribute or signature.
+        name: its name, for messages.
+        kind: `"function"` (called with the inputs and Python keyword
+            arguments) or `"signature"` (tensor keyword arguments, dict out).
+        output_key: the output to pick from a dict, or `None`.
+        arguments: the extra keyword arguments of every call.
+        handle: the layer's handle, for messages.
+    """
+
+    def __init__(
+        self,
+        fn: object,
+        name: str,
+        kind: str,
+        output_key: str | None,
+        arguments: dict,
+        handle: str,
+    ) -> None:
+        self.fn, self.name, self.kind, self.handle = fn, name, kind, handle
+        concrete = list(getattr(fn, "concrete_functions", None) or [fn])
         if not concrete:
             raise ValueError(
-                f"The SavedModel function {self.name!r} of `handle` {handle!r} has "
+                f"The SavedModel function {name!r} of `handle` {handle!r} has "
                 "no traced concrete function, so it cannot be called. Export it "
-                "with an input signature. Received: "
-                f"signature={signature!r}"
+                f"with an input signature. Received: function={name!r}"
             )
-        self.input_specs = _unique([_input_spec(c, self.kind) for c in concrete])
-        traced = {_traced_training(c) for c in concrete} - {None}
-        # The `training` values the function was traced for ({} = no argument).
-        self.training_values = set() if self.kind == "signature" else traced
-        if self.kind == "signature":
-            keys = sorted(concrete[0].structured_outputs)
-            if output_key is None and len(keys) > 1:
+        traces = [_trace(c, kind) for c in concrete]
+        self.parameters = sorted({k for t in traces for k in t.options})
+        self.accepts_training = kind == "function" and "training" in self.parameters
+        self._check_argument_names(arguments)
+        self.traces = [t for t in traces if _agrees(t.options, arguments)]
+        if not self.traces:
+            raise ValueError(
+                f"The SavedModel function {name!r} of `handle` {handle!r} was not "
+                "traced for these call arguments; `arguments` must use values it "
+                "was exported with. Traced: "
+                f"{[_shown(t.options) for t in traces]}. Received: "
+                f"arguments={arguments!r}"
+            )
+        self.training_values = {
+            t.options["training"]
+            for t in self.traces
+            if self.accepts_training and isinstance(t.options.get("training"), bool)
+        }
+        self.input_specs = _unique([t.inputs for t in self.traces])
+        self.output_key = self._check_output_key(output_key)
+
+    def _check_argument_names(self, arguments: dict) -> None:
+        accepted = [p for p in self.parameters if p != "training"]
+        if "training" in arguments and self.kind == "function":
+            raise ValueError(
+                "`arguments` must not set `training`: the layer passes it (True "
+                "while fitting a trainable layer, else False). Remove it. "
+                f"Received: arguments={arguments!r}"
+            )
+        unknown = sorted(set(arguments) - set(accepted))
+        if unknown:
+            besides = "its inputs" + (" and `training`" if self.accepts_training else "")
+            raise ValueError(
+                f"`arguments` has {unknown}, which the SavedModel "
+                f"{self.kind} {self.name!r} of `handle` {self.handle!r} does not "
+                f"accept. Besides {besides}, it accepts: {accepted or 'nothing'}. "
+                f"Received: arguments={arguments!r}"
+            )
+
+    def _check_output_key(self, output_key: str | None) -> str | None:
+        dicts = [t.outputs for t in self.traces if isinstance(t.outputs, dict)]
+        if len(dicts) < len(self.traces):  # Some trace returns a non-dict.
+            if output_key is not None:
+                kind = type(next(t.outputs for t in self.traces if not isinstance(
+                    t.outputs, dict))).__name__
+                raise ValueError(
+                    f"`output_key` needs a SavedModel that returns a dict, but "
+                    f"{self.name!r} returns {kind}. Remove `output_key`. "
+                    f"Received: output_key={output_key!r}"
+                )
+            return None
+        keys = sorted(set.intersection(*(set(d) for d in dicts)))
+        if output_key is None:
+            if self.kind != "signature":
+                return None  # A function's dict is the layer's output.
+            if len(keys) > 1:
                 raise ValueError(
                     f"The signature {self.name!r} has several outputs: {keys}. "
                     "Pick one with `output_key`. Received: output_key=None"
                 )
-            if output_key is not None and output_key not in keys:
-                raise ValueError(
-                    f"Unknown `output_key` for signature {self.name!r}; its "
-                    f"outputs are {keys}. Received: output_key={output_key!r}"
-                )
-            if output_key is None:
-                self.output_key = keys[0]
+            return keys[0]
+        if output_key not in keys:
+            raise ValueError(
+                f"Unknown `output_key`; the outputs of {self.name!r} are {keys}. "
+                f"Received: output_key={output_key!r}"
+            )
+        return output_key
 
-    def check_inputs(self, inputs: object) -> object:
-        """Returns `inputs` cast to the spec's dtypes; raises on a shape mismatch."""
+    def match(self, inputs: object) -> object:
+        """Returns the input spec that `inputs` fit; raises ValueError if none.
+
+        `inputs` is a nest of anything with `shape` and `dtype` (tensors,
+        `keras.KerasTensor`). Specs of the inputs' own dtypes are tried first
+        (a function may be traced for several).
+        """
         errors = []
-        dtypes = [x.dtype for x in tf.nest.flatten(inputs)]
-        # Specs of the inputs' own dtypes first (a function traced for several).
+        dtypes = [tf.as_dtype(x.dtype) for x in tf.nest.flatten(inputs)]
         specs = sorted(
             self.input_specs,
             key=lambda spec: [s.dtype for s in tf.nest.flatten(spec)] != dtypes,
         )
         for spec in specs:
             try:
-                return _match(inputs, spec)
+                _check_structure(inputs, spec)
+                return spec
             except ValueError as error:
                 errors.append(str(error))
-        shapes = keras.tree.map_structure(
-            lambda t: tuple(t.shape), inputs, none_is_leaf=False
-        )
+        shapes = tf.nest.map_structure(lambda t: tuple(t.shape), inputs)
         raise ValueError(
             f"Inputs do not fit the SavedModel function {self.name!r} of `handle` "
             f"{self.handle!r}: {'; '.join(errors)}. It expects "
@@ -74,45 +152,26 @@ class SavedModelCall:
             f"Resize or reshape the inputs. Received: inputs with shapes {shapes}"
         )
 
+    def output_spec(self, input_spec: object) -> object:
+        """The output specs (nest of objects with `shape`/`dtype`) for `input_spec`."""
+        traces = [t for t in self.traces if _same(t.inputs, input_spec)]
+        # Inference-mode traces first: their outputs are what a frozen layer returns.
+        traces.sort(key=lambda t: t.options.get("training") is True)
+        outputs = traces[0].outputs
+        return outputs if self.output_key is None else outputs[self.output_key]
+
     def __call__(self, inputs: object, training: bool, arguments: dict) -> object:
+        spec = self.match(inputs)
+        inputs = _cast(_normalize(inputs, spec), spec)
         if self.kind == "signature":
-            if isinstance(inputs, dict):
-                outputs = self.fn(**inputs, **arguments)
-            else:
-                (key,) = self.input_specs[0].keys()
-                outputs = self.fn(**{key: inputs}, **arguments)
-            return outputs[self.output_key]
-        try:
-            if not self.training_values:
-                outputs = self.fn(inputs, **arguments)
-            else:
-                if training not in self.training_values:  # traced for one value only
-                    (training,) = self.training_values
-                outputs = self.fn(inputs, training=training, **arguments)
-        except (ValueError, TypeError) as error:
-            if "matching" not in str(error):
-                raise
-            raise ValueError(
-                f"The SavedModel function {self.name!r} of `handle` "
-                f"{self.handle!r} was not traced for these call arguments; "
-                "`arguments` must use names and values it was exported with "
-                f"(see the traced signatures below). Received: arguments="
-                f"{arguments!r}\n{error}"
-            ) from error
-        if self.output_key is None:
-            return outputs
-        if not isinstance(outputs, dict):
-            raise ValueError(
-                f"`output_key` needs a SavedModel that returns a dict, but "
-                f"{self.name!r} returns {type(outputs).__name__}. Remove "
-                f"`output_key`. Received: output_key={self.output_key!r}"
-            )
-        if self.output_key not in outputs:
-            raise ValueError(
-                f"Unknown `output_key`; the outputs of {self.name!r} are "
-                f"{sorted(outputs)}. Received: output_key={self.output_key!r}"
-            )
-        return outputs[self.output_key]
+            outputs = self.fn(**inputs, **arguments)
+        elif self.accepts_training:
+            if training not in self.training_values and len(self.training_values) == 1:
+                (training,) = self.training_values  # Traced for one value only.
+            outputs = self.fn(inputs, training=training, **arguments)
+        else:
+            outputs = self.fn(inputs, **arguments)
+        return outputs if self.output_key is None else outputs[self.output_key]
 
 
 def savedmodel_variables(loaded: object, fn: object) -> tuple[list, set[int]]:
@@ -130,7 +189,7 @@ def savedmodel_variables(loaded: object, fn: object) -> tuple[list, set[int]]:
             trainable = {id(v) for v in variables if v.trainable}
         return variables, trainable
     variables = []
-    for concrete in _concrete_functions(fn):
+    for concrete in getattr(fn, "concrete_functions", None) or [fn]:
         variables.extend(concrete.variables)
     variables = _dedupe(variables)
     return variables, {id(v) for v in variables if v.trainable}
@@ -145,66 +204,30 @@ def _dedupe(variables: list) -> list:
     return unique
 
 
-def _available(loaded: object) -> list[str]:
-    names = [n for n in _DEFAULT_ENDPOINTS[:1] if _is_function(getattr(loaded, n, None))]
-    if callable(loaded):
-        names.insert(0, "__call__")
-    names += sorted(getattr(loaded, "signatures", {}) or {})
-    return names
-
-
-def _is_function(obj: object) -> bool:
-    return obj is not None and hasattr(obj, "concrete_functions")
-
-
-def _select_function(loaded: object, signature: str | None, handle: str) -> tuple:
-    signatures = getattr(loaded, "signatures", {}) or {}
-    if signature is not None:
-        if signature == "__call__" and callable(loaded):
-            return loaded.__call__, "__call__", "function"
-        attribute = getattr(loaded, signature, None)
-        if _is_function(attribute):
-            return attribute, signature, "function"
-        if signature in signatures:
-            return signatures[signature], signature, "signature"
-        raise ValueError(
-            f"Unknown `signature` for `handle` {handle!r}. Available: "
-            f"{_available(loaded) or 'none'}. Received: signature={signature!r}"
-        )
-    if callable(loaded) and _is_function(loaded.__call__):
-        return loaded.__call__, "__call__", "function"
-    if _is_function(getattr(loaded, "serve", None)):
-        return loaded.serve, "serve", "function"
-    if "serving_default" in signatures:
-        return signatures["serving_default"], "serving_default", "signature"
-    raise ValueError(
-        f"The SavedModel at `handle` {handle!r} is not callable and has no "
-        f"`serve` endpoint or `serving_default` signature. Available: "
-        f"{_available(loaded) or 'none'}; pass one as `signature`. "
-        "Received: signature=None"
-    )
-
-
-def _concrete_functions(fn: object) -> list:
-    if hasattr(fn, "concrete_functions"):
-        return list(fn.concrete_functions)
-    return [fn]
-
-
-def _traced_training(concrete: object) -> bool | None:
-    args, kwargs = concrete.structured_input_signature
-    if "training" in kwargs and isinstance(kwargs["training"], bool):
-        return kwargs["training"]
-    if len(args) > 1 and isinstance(args[1], bool):
-        return args[1]
-    return None
-
-
-def _input_spec(concrete: object, kind: str) -> object:
+def _trace(concrete: object, kind: str) -> _Trace:
     args, kwargs = concrete.structured_input_signature
     if kind == "signature":
-        return dict(kwargs)
-    return args[0]
+        return _Trace(dict(kwargs), {}, concrete.structured_outputs)
+    names = list(concrete.function_type.parameters)
+    values = dict(zip(names, args))
+    values.update(kwargs)
+    inputs = values.pop(names[0])
+    return _Trace(inputs, values, concrete.structured_outputs)
+
+
+def _agrees(options: dict, arguments: dict) -> bool:
+    """Whether a trace with Python `options` takes the call-time `arguments`."""
+    for key, value in arguments.items():
+        if key not in options:
+            return False
+        traced = options[key]
+        if not isinstance(traced, tf.TypeSpec) and traced != value:
+            return False
+    return True
+
+
+def _shown(options: dict) -> dict:
+    return {k: v for k, v in sorted(options.items()) if not isinstance(v, tf.TypeSpec)}
 
 
 def _unique(specs: list) -> list:
@@ -223,10 +246,15 @@ def _same(a: object, b: object) -> bool:
     return all(x == y for x, y in zip(tf.nest.flatten(a), tf.nest.flatten(b)))
 
 
-def _match(inputs: object, spec: object) -> object:
+def _normalize(inputs: object, spec: object) -> object:
+    """A lone tensor for a one-input dict spec (a signature) becomes that dict."""
     if isinstance(spec, dict) and len(spec) == 1 and not isinstance(inputs, dict):
-        (key,) = spec.keys()
-        return {key: _match_tensor(inputs, spec[key], key)}
+        return {next(iter(spec)): inputs}
+    return inputs
+
+
+def _check_structure(inputs: object, spec: object) -> None:
+    inputs = _normalize(inputs, spec)
     try:
         tf.nest.assert_same_structure(inputs, spec, check_types=False)
     except (ValueError, TypeError) as error:
@@ -234,32 +262,43 @@ def _match(inputs: object, spec: object) -> object:
             f"structure {_structure(inputs)} does not match {_structure(spec)}"
         ) from error
     if isinstance(spec, dict):
-        return {k: _match_tensor(inputs[k], spec[k], k) for k in spec}
-    flat = [
-        _match_tensor(x, s, getattr(s, "name", None) or str(i))
-        for i, (x, s) in enumerate(zip(tf.nest.flatten(inputs), tf.nest.flatten(spec)))
-    ]
-    return tf.nest.pack_sequence_as(spec, flat)
+        pairs = [(inputs[k], spec[k], k) for k in spec]
+    else:
+        pairs = [
+            (x, s, getattr(s, "name", None) or str(i))
+            for i, (x, s) in enumerate(zip(tf.nest.flatten(inputs), tf.nest.flatten(spec)))
+        ]
+    for x, s, where in pairs:
+        _check_shape(tuple(x.shape), s, where)
 
 
-def _match_tensor(x: object, spec: tf.TensorSpec, where: str) -> object:
-    shape = tuple(x.shape)
-    expected = tuple(spec.shape.as_list()) if spec.shape.rank is not None else None
-    if expected is not None:
-        if len(shape) != len(expected):
+def _check_shape(shape: tuple, spec: tf.TensorSpec, where: str) -> None:
+    if spec.shape.rank is None:
+        return
+    expected = tuple(spec.shape.as_list())
+    if len(shape) != len(expected):
+        raise ValueError(
+            f"input {where!r} has rank {len(shape)}, expected rank "
+            f"{len(expected)} {expected}"
+        )
+    for axis, (got, want) in enumerate(zip(shape, expected)):
+        if axis and got is not None and want is not None and got != want:
             raise ValueError(
-                f"input {where!r} has rank {len(shape)}, expected rank "
-                f"{len(expected)} {expected}"
+                f"input {where!r} has size {got} on axis {axis}, expected "
+                f"{want} {expected}"
             )
-        for axis, (got, want) in enumerate(zip(shape, expected)):
-            if axis and got is not None and want is not None and got != want:
-                raise ValueError(
-                    f"input {where!r} has size {got} on axis {axis}, expected "
-                    f"{want} {expected}"
-                )
-    if x.dtype != spec.dtype and spec.dtype != tf.string:
-        x = tf.cast(x, spec.dtype)
-    return x
+
+
+def _cast(inputs: object, spec: object) -> object:
+    def cast(x: object, s: tf.TensorSpec) -> object:
+        if x.dtype != s.dtype and s.dtype != tf.string:
+            return tf.cast(x, s.dtype)
+        return x
+
+    if isinstance(spec, dict):
+        return {k: cast(inputs[k], spec[k]) for k in spec}
+    flat = [cast(x, s) for x, s in zip(tf.nest.flatten(inputs), tf.nest.flatten(spec))]
+    return tf.nest.pack_sequence_as(spec, flat)
 
 
 def _structure(x: object) -> str:
@@ -279,3 +318,14 @@ def _describe(specs: list) -> str:
         )
 
     return " or ".join(one(s) for s in specs)
+
+
+def output_tensor_spec(spec: object, batch: object, compute_dtype: str) -> keras.KerasTensor:
+    """A `KerasTensor` for one output spec: batch axis from the inputs, floats cast."""
+    shape = list(spec.shape.as_list()) if spec.shape.rank is not None else None
+    if shape and shape[0] is None:
+        shape[0] = batch
+    dtype = spec.dtype.name
+    if spec.dtype.is_floating:
+        dtype = compute_dtype
+    return keras.KerasTensor(tuple(shape) if shape is not None else None, dtype=dtype)

@@ -5,11 +5,17 @@ one, or a remote URL (tfhub.dev, Kaggle, any http(s) URL of a tarball)
 resolved through `tensorflow_hub`, which downloads into `TFHUB_CACHE_DIR` and
 reuses what is already there. Every failure names the handle and says what to
 do instead.
+
+Saved handles can be relocated (`relocated` contexts, or the
+`KERAS_TRANSFER_HUB_HANDLES` environment variable) so that a `.keras` file
+loads after its SavedModel has moved.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import shutil
 import tarfile
@@ -20,6 +26,8 @@ import urllib.parse
 _REMOTE_PREFIXES = ("http://", "https://", "gs://")
 _ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 _SAVEDMODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+HANDLES_ENV = "KERAS_TRANSFER_HUB_HANDLES"
+_RELOCATIONS: list[dict] = []  # Open `relocated` contexts, innermost last.
 
 
 def is_remote(handle: str) -> bool:
@@ -33,6 +41,75 @@ def cache_dir() -> str:
     if not root:
         root = os.path.join(tempfile.gettempdir(), "tfhub_modules")
     return root
+
+
+@contextlib.contextmanager
+def relocated(handles: dict) -> object:
+    """Within the context, `relocate` maps the handles (or folders) of `handles`."""
+    if not isinstance(handles, dict) or not all(
+        isinstance(k, (str, os.PathLike)) and isinstance(v, (str, os.PathLike))
+        for k, v in handles.items()
+    ):
+        raise TypeError(
+            "`handles` must be a dict {old handle or folder: new handle or "
+            "folder} of strings. "
+            f"Received: handles={handles!r}"
+        )
+    _RELOCATIONS.append({os.fspath(k): os.fspath(v) for k, v in handles.items()})
+    try:
+        yield
+    finally:
+        _RELOCATIONS.pop()
+
+
+def relocate(handle: str) -> str:
+    """`handle` with its longest mapped prefix replaced (contexts, then env var)."""
+    for mapping in [*reversed(_RELOCATIONS), _env_relocations()]:
+        for old in sorted(mapping, key=len, reverse=True):
+            stem = old.rstrip("/")
+            if stem and (handle.rstrip("/") == stem or handle.startswith(stem + "/")):
+                return mapping[old].rstrip("/") + handle.rstrip("/")[len(stem):]
+    return handle
+
+
+def _env_relocations() -> dict:
+    text = os.environ.get(HANDLES_ENV, "").strip()
+    if not text:
+        return {}
+    try:
+        mapping = json.loads(text)
+    except ValueError:
+        mapping = None
+    if not isinstance(mapping, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
+    ):
+        raise ValueError(
+            f"The environment variable {HANDLES_ENV} must be a JSON object "
+            '{"old handle or folder": "new handle or folder"}. '
+            f"Received: {HANDLES_ENV}={text!r}"
+        )
+    return mapping
+
+
+def check_saved_handle(handle: object, layer_name: object) -> None:
+    """Raises a relocation hint when a saved local handle no longer exists."""
+    if not isinstance(handle, str) or is_remote(handle):
+        return
+    moved = relocate(handle)
+    if os.path.exists(os.path.abspath(os.path.expanduser(moved))):
+        return
+    where = f" (relocated to {moved!r})" if moved != handle else ""
+    context = repr({handle: "/new/path"})
+    env = json.dumps({handle: "/new/path"})
+    raise ValueError(
+        f"The saved HubBackbone {layer_name!r} cannot be loaded: its `handle` "
+        f"{handle!r}{where} no longer exists. The .keras file holds the layer's "
+        "weights, not its SavedModel, which is opened again at load time. Put "
+        "the SavedModel back at that path, or pass its new path: load inside "
+        f"`with keras_transfer.layers.HubBackbone.relocated({context}):` or set "
+        f"the environment variable {HANDLES_ENV}='{env}' (a folder above the "
+        f"handle works too). Received: handle={handle!r}"
+    )
 
 
 def resolve_handle(handle: str) -> str:

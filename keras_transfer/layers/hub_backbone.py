@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import warnings
@@ -89,24 +90,35 @@ class HubBackbone(keras.layers.Layer):
         arguments: dict | None = None,
         name: str | None = None,
         dtype: object = None,
+        *,
+        function: str | None = None,
         **kwargs: object,
     ) -> None:
         _check_backend()
-        handle = _validate_args(handle, signature, output_key, arguments)
+        handle = _validate_args(handle, signature, output_key, arguments, function)
         super().__init__(trainable=trainable, name=name, dtype=dtype, **kwargs)
-        import tensorflow as tf
-
         from keras_transfer.layers._hub_call import SavedModelCall, savedmodel_variables
-        from keras_transfer.layers._hub_resolve import resolve_handle
+        from keras_transfer.layers._hub_resolve import relocate, resolve_handle
+        from keras_transfer.layers._hub_select import load_savedmodel, select_function
 
-        self.handle = handle
+        self.handle = relocate(handle)
         self.signature = signature
+        self.function = function
         self.output_key = output_key
         self._arguments_json = json.dumps(arguments or {}, sort_keys=True)
-        self.resolved_path = resolve_handle(handle)
-        self._loaded = tf.saved_model.load(self.resolved_path)
-        self._call_plan = SavedModelCall(self._loaded, signature, output_key, handle)
-        variables, trainable_ids = savedmodel_variables(self._loaded, self._call_plan.fn)
+        self.resolved_path = resolve_handle(self.handle)
+        self._loaded, self.tf1_format = load_savedmodel(self.resolved_path)
+        if self.tf1_format and trainable:
+            raise ValueError(_TF1_NOT_TRAINABLE.format(handle=self.handle))
+        fn, fn_name, kind = select_function(
+            self._loaded, function, signature, self.handle, self.tf1_format
+        )
+        self._call_plan = SavedModelCall(
+            fn, fn_name, kind, output_key, self.arguments, self.handle
+        )
+        variables, trainable_ids = savedmodel_variables(self._loaded, fn)
+        if self.tf1_format:  # Never trainable (see _TF1_NOT_TRAINABLE).
+            trainable_ids = set()
         with keras.name_scope(self.name):  # Paths `<layer name>/<variable>`.
             self._savedmodel_weights = [self._wrap(v, id(v) in trainable_ids) for v in variables]
         self._regularization_fns = tuple(getattr(self._loaded, "regularization_losses", ()))
@@ -115,7 +127,7 @@ class HubBackbone(keras.layers.Layer):
         for variable in self._savedmodel_weights:
             variable.trainable = variable.trainable and self.trainable
         self.built = True
-        if trainable and not self._call_plan.training_values:
+        if trainable and not self._call_plan.accepts_training:
             warnings.warn(
                 f"HubBackbone {self.name!r}: the SavedModel function "
                 f"{self._call_plan.name!r} has no `training` argument, so "
@@ -148,9 +160,8 @@ class HubBackbone(keras.layers.Layer):
     def call(self, inputs: object, training: object = None) -> object:
         import tensorflow as tf
 
-        inputs = self._call_plan.check_inputs(inputs)
         arguments = self.arguments
-        if not self.trainable or not self._call_plan.training_values or training is None:
+        if not self.trainable or not self._call_plan.accepts_training or training is None:
             training = False
         if isinstance(training, bool):
             outputs = self._call_plan(inputs, training, arguments)
@@ -170,11 +181,50 @@ class HubBackbone(keras.layers.Layer):
             return keras.ops.cast(x, self.compute_dtype)
         return x
 
+    def compute_output_spec(self, inputs: object, training: object = None) -> object:
+        """The outputs' shapes and dtypes, read from the SavedModel's output specs.
+
+        Nothing runs: the traced function that the inputs and `arguments`
+        select gives the structure (a tensor, or the dict / list the
+        SavedModel returns, or the `output_key` entry), the shapes (`None`
+        where the SavedModel does not know a size; the batch size is the
+        inputs') and the dtypes (floating outputs in the layer's compute
+        dtype).
+        """
+        import tensorflow as tf
+
+        from keras_transfer.layers._hub_call import output_tensor_spec
+
+        spec = self._call_plan.output_spec(self._call_plan.match(inputs))
+        flat = tf.nest.flatten(inputs)
+        batch = flat[0].shape[0] if flat and len(flat[0].shape) else None
+        return tf.nest.map_structure(
+            lambda s: output_tensor_spec(s, batch, self.compute_dtype), spec
+        )
+
+    def compute_output_shape(self, input_shape: object) -> object:
+        """The output shape(s) for `input_shape` (a shape, or a dict / list of them).
+
+        Args:
+            input_shape: a shape tuple with the batch dimension first (e.g.
+                `(None, 224, 224, 3)`), or the dict / list of shapes matching
+                the SavedModel's inputs.
+
+        Returns:
+            A shape tuple, or the dict / list of shape tuples the SavedModel
+            returns; `None` for sizes it does not know.
+        """
+        import tensorflow as tf
+
+        inputs = _map_shapes(lambda shape: keras.KerasTensor(shape), input_shape)
+        return tf.nest.map_structure(lambda t: t.shape, self.compute_output_spec(inputs))
+
     def get_config(self) -> dict:
         return {
             **super().get_config(),
             "handle": self.handle,
             "signature": self.signature,
+            "function": self.function,
             "output_key": self.output_key,
             "arguments": self.arguments or None,
         }
@@ -196,7 +246,51 @@ class HubBackbone(keras.layers.Layer):
             A `HubBackbone`.
         """
         _check_safe_mode(safe_mode, config.get("handle"))
+        from keras_transfer.layers._hub_resolve import check_saved_handle
+
+        check_saved_handle(config.get("handle"), config.get("name"))
         return cls(**config)
+
+    @staticmethod
+    def relocated(handles: dict) -> contextlib.AbstractContextManager:
+        """A context in which saved handles load from new places.
+
+        A `.keras` file stores a `HubBackbone`'s handle, not its SavedModel,
+        and loading re-opens that handle. When the SavedModel has moved (or
+        the file is loaded on another machine), map the old handle, or a
+        folder above it, to the new one. Outside Python (e.g. the
+        `keras-transfer` CLI), set the environment variable
+        `KERAS_TRANSFER_HUB_HANDLES` to the same mapping as a JSON object.
+        The context wins over the environment variable; the longest matching
+        prefix wins. A relocated layer keeps the new handle, so saving it
+        again stores the new place.
+
+        Args:
+            handles: `{old handle or folder: new handle or folder}`.
+
+        Returns:
+            A context manager.
+
+        Example:
+
+        ```python
+        import keras
+        import keras_transfer as kt
+
+        pretrained = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        kt.layers.export_reusable_savedmodel(pretrained, "/tmp/old_place/hub")
+        model = keras.Sequential([keras.Input((3,)), kt.layers.HubBackbone("/tmp/old_place/hub")])
+        model.save("/tmp/relocated.keras")
+        # ... the SavedModel moves to /tmp/new_place/hub ...
+        kt.layers.export_reusable_savedmodel(pretrained, "/tmp/new_place/hub")
+        with kt.layers.HubBackbone.relocated({"/tmp/old_place": "/tmp/new_place"}):
+            reloaded = keras.models.load_model("/tmp/relocated.keras", safe_mode=False)
+        print(reloaded.layers[0].handle)  # /tmp/new_place/hub
+        ```
+        """
+        from keras_transfer.layers._hub_resolve import relocated
+
+        return relocated(handles)
 
 
 def _check_backend() -> None:
@@ -212,7 +306,7 @@ def _check_backend() -> None:
 
 
 def _validate_args(
-    handle: object, signature: object, output_key: object, arguments: object
+    handle: object, signature: object, output_key: object, arguments: object, function: object
 ) -> str:
     if not isinstance(handle, (str, os.PathLike)) or not os.fspath(handle):
         raise TypeError(
@@ -220,12 +314,21 @@ def _validate_args(
             f"directory, a .tar.gz, or a tfhub.dev / Kaggle URL). Received: "
             f"handle={handle!r}"
         )
-    for arg_name, value in (("signature", signature), ("output_key", output_key)):
+    for arg_name, value in (
+        ("signature", signature), ("output_key", output_key), ("function", function)
+    ):
         if value is not None and not isinstance(value, str):
             raise TypeError(
                 f"`{arg_name}` must be a string or None. "
                 f"Received: {arg_name}={value!r}"
             )
+    if signature is not None and function is not None:
+        raise ValueError(
+            "Pass `signature` (a SavedModel signature, `loaded.signatures[name]`) "
+            "or `function` (a tf.function attribute such as `__call__` or "
+            f"`serve`), not both. Received: signature={signature!r}, "
+            f"function={function!r}"
+        )
     if arguments is not None:
         if not isinstance(arguments, dict):
             raise TypeError(
@@ -241,6 +344,30 @@ def _validate_args(
                 f"Received: arguments={arguments!r}"
             ) from error
     return os.fspath(handle)
+
+
+_TF1_NOT_TRAINABLE = (
+    "`trainable=True` is not possible for {handle!r}: it is a TF1 Hub format "
+    "module (a `hub.Module` export, called through its `default` signature), "
+    "and TF1-format modules cannot be fine-tuned in TF2 (their training graph "
+    "variant, update ops such as BatchNorm statistics and regularization "
+    "losses are not loaded). Use it frozen, `trainable=False` (train a new "
+    "head on its features), or to fine-tune, use the model's TF2 SavedModel "
+    "version (TF Hub / Kaggle publish a 'TensorFlow2' variation of most "
+    "models) or a keras-hub / keras.applications backbone. "
+    "Received: trainable=True"
+)
+
+
+def _map_shapes(fn: object, shapes: object) -> object:
+    """Applies `fn` to each shape tuple of a nest (dict / list) of shapes."""
+    if isinstance(shapes, dict):
+        return {k: _map_shapes(fn, v) for k, v in shapes.items()}
+    if isinstance(shapes, (list, tuple)) and not all(
+        d is None or isinstance(d, int) for d in shapes
+    ):
+        return type(shapes)(_map_shapes(fn, v) for v in shapes)
+    return fn(tuple(shapes))
 
 
 def _variable_name(variable: object) -> str:

@@ -212,7 +212,7 @@ def test_mixed_precision_with_xla_fine_tunes(savedmodel, policy):
 
 @tf_only
 def test_unfreezing_after_compile_trains_after_retrace(savedmodel):
-    from keras_transfer.optimizers._extend_state import extend_optimizer_state
+    import keras_transfer as kt
 
     path, _ = savedmodel("keras_reusable")
     backbone = _hub(path, trainable=False)
@@ -221,17 +221,25 @@ def test_unfreezing_after_compile_trains_after_retrace(savedmodel):
     x = np.random.default_rng(3).random((16, 4)).astype("float32")
     y = np.ones((16, 1), "float32")
     before = [w.numpy().copy() for w in backbone.weights]
-    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
-    assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, backbone.weights))
-    assert model.losses == []  # the SavedModel's L2 loss only counts while trainable
-    backbone.trainable = True
-    extend_optimizer_state(model.optimizer, model.trainable_variables)
-    model.make_train_function(force=True)
-    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
-    changed = {w.name: not np.allclose(a, w.numpy()) for a, w in zip(before, backbone.weights)}
+    snapshots = []
+    snapshot = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: snapshots.append(
+            ([w.numpy().copy() for w in backbone.weights], len(model.losses))
+        )
+    )
+    # Epoch 0 trains the head; GradualUnfreeze then sets `trainable` and re-traces.
+    history = model.fit(
+        x, y, epochs=2, batch_size=8, verbose=0,
+        callbacks=[kt.callbacks.GradualUnfreeze(verbose=0), snapshot],
+    )
+    assert history.history["unfreeze_stage"] == [0, 1]
+    (frozen, frozen_losses), (thawed, thawed_losses) = snapshots
+    assert all(np.array_equal(a, w) for a, w in zip(before, frozen))
+    assert frozen_losses == 0  # the SavedModel's L2 loss only counts while trainable
+    changed = {w.name: not np.allclose(a, t) for a, t, w in zip(before, thawed, backbone.weights)}
     kernels = [n for n in changed if n.endswith("kernel")]
     assert kernels and all(changed[n] for n in kernels), changed
-    assert len(model.losses) == 1  # the Dense(3) L2 regularizer, now that it trains
+    assert thawed_losses == 1  # the Dense(3) L2 regularizer, now that it trains
 
 
 @tf_only

@@ -227,10 +227,11 @@ def test_savedmodel_dir_can_be_moved_after_load(savedmodel, tmp_path):
 
 
 def test_arguments_the_savedmodel_was_not_traced_for(savedmodel):
-    layer = _hub(savedmodel("half_plus_one"), arguments={"scale": 2.0})
     with pytest.raises(ValueError, match="not traced for these call arguments") as info:
-        layer(X2)
-    assert "{'scale': 2.0}" in str(info.value)
+        _hub(savedmodel("half_plus_one"), arguments={"scale": 2.0})
+    message = str(info.value)
+    assert "arguments={'scale': 2.0}" in message
+    assert "{'scale': 3.0, 'training': True}" in message  # what was traced
 
 
 def test_tuple_inputs_for_a_list_signature(savedmodel):
