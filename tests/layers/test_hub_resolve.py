@@ -239,3 +239,80 @@ def test_tuple_inputs_for_a_list_signature(savedmodel):
     x = (np.ones((2, 3), "float32"), np.ones((2, 3), "float32"))
     for got, want in zip(_hub(path)(x), original(list(x))):
         np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def _saved_model_with_moved_handle(savedmodel, tmp_path):
+    """A .keras file over a copy of half_plus_one, then the copy moved away."""
+    old = tmp_path / "old" / "hub"
+    shutil.copytree(savedmodel("half_plus_one"), old)
+    model = keras.Sequential([keras.Input((2,)), _hub(str(old), trainable=True)])
+    model.layers[0].weights[0].assign([[1.0], [3.0]])  # "fine-tuned": 1 + 6 + 1 = 8
+    file = str(tmp_path / "m.keras")
+    model.save(file)
+    new = tmp_path / "new" / "hub"
+    new.parent.mkdir()
+    os.rename(old, new)
+    return file, str(old), str(new)
+
+
+def test_keras_file_whose_handle_is_gone_says_how_to_relocate(savedmodel, tmp_path):
+    file, old, _ = _saved_model_with_moved_handle(savedmodel, tmp_path)
+    with pytest.raises(ValueError, match="no longer exists") as info:
+        keras.models.load_model(file, safe_mode=False)
+    message = str(info.value)
+    assert f"handle={old!r}" in message
+    assert "Put the SavedModel back" in message and "pass its new path" in message
+    assert "HubBackbone.relocated(" in message and "KERAS_TRANSFER_HUB_HANDLES" in message
+
+
+@pytest.mark.parametrize("how", ["context", "environment"])
+@pytest.mark.parametrize("mapped", ["handle", "folder"])
+def test_relocated_handle_loads_the_fine_tuned_weights(savedmodel, tmp_path, monkeypatch, how, mapped):
+    import json
+
+    from keras_transfer.layers import HubBackbone
+
+    file, old, new = _saved_model_with_moved_handle(savedmodel, tmp_path)
+    mapping = {old: new} if mapped == "handle" else {os.path.dirname(old) + "/": os.path.dirname(new)}
+    if how == "context":
+        with HubBackbone.relocated(mapping):
+            reloaded = keras.models.load_model(file, safe_mode=False)
+    else:
+        monkeypatch.setenv("KERAS_TRANSFER_HUB_HANDLES", json.dumps(mapping))
+        reloaded = keras.models.load_model(file, safe_mode=False)
+    layer = reloaded.layers[0]
+    assert layer.handle == new and layer.get_config()["handle"] == new
+    assert float(reloaded(X2)[0, 0]) == pytest.approx(8.0)
+
+
+def test_innermost_relocation_and_longest_prefix_win(tmp_path, monkeypatch):
+    from keras_transfer.layers import HubBackbone
+    from keras_transfer.layers._hub_resolve import relocate
+
+    monkeypatch.setenv("KERAS_TRANSFER_HUB_HANDLES", '{"/a": "/env"}')
+    assert relocate("/a/m") == "/env/m"
+    assert relocate("/ab/m") == "/ab/m"  # whole path components only
+    with HubBackbone.relocated({"/a": "/outer", "/a/m": "/exact"}):
+        assert relocate("/a/m") == "/exact" and relocate("/a/n") == "/outer/n"
+        with HubBackbone.relocated({"/a": "/inner"}):
+            assert relocate("/a/m") == "/inner/m"
+        assert relocate("/a/m") == "/exact"
+    assert relocate("/a/m") == "/env/m"
+
+
+@pytest.mark.parametrize("value", ["not json", '["/a", "/b"]', '{"/a": 1}'])
+def test_bad_relocation_environment_variable(monkeypatch, value):
+    from keras_transfer.layers._hub_resolve import relocate
+
+    monkeypatch.setenv("KERAS_TRANSFER_HUB_HANDLES", value)
+    with pytest.raises(ValueError, match="must be a JSON object") as info:
+        relocate("/a")
+    assert repr(value) in str(info.value)
+
+
+def test_bad_relocation_mapping():
+    from keras_transfer.layers import HubBackbone
+
+    with pytest.raises(TypeError, match="`handles` must be a dict"):
+        with HubBackbone.relocated(["/a", "/b"]):
+            pass
