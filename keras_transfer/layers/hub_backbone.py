@@ -9,6 +9,12 @@ import warnings
 
 import keras
 
+from keras_transfer.layers._hub_checks import (
+    TF1_NOT_TRAINABLE,
+    check_backend,
+    check_safe_mode,
+    validate_args,
+)
 from keras_transfer.layers._reusable_export import export_reusable_savedmodel
 
 __all__ = ["HubBackbone", "export_reusable_savedmodel"]
@@ -18,44 +24,70 @@ __all__ = ["HubBackbone", "export_reusable_savedmodel"]
 class HubBackbone(keras.layers.Layer):
     """A TF Hub model or any SavedModel as a trainable Keras 3 layer.
 
-    Loads a Reusable SavedModel (TF Hub's TF2 format: `__call__(inputs,
-    training)`, `variables`, `trainable_variables`, `regularization_losses`),
-    a `model.export()` artifact (endpoint `serve`) or a named signature, from
-    a local directory, a local `.tar.gz` of one, or a remote handle
-    (tfhub.dev / Kaggle / http(s) tarball URL, resolved by `tensorflow_hub`
-    into `TFHUB_CACHE_DIR`; `pip install 'keras-transfer[tfhub]'`).
+    Loads, from a local directory, a local `.tar.gz` of one, or a remote
+    handle (tfhub.dev / Kaggle / http(s) tarball URL, resolved by
+    `tensorflow_hub` into `TFHUB_CACHE_DIR`; `pip install
+    'keras-transfer[tfhub]'`):
+
+    - a Reusable SavedModel (TF Hub's TF2 format: `__call__(inputs,
+      training)`, `variables`, `trainable_variables`,
+      `regularization_losses`), with or without a `training` argument, with
+      call-time hyper-parameters, dict / list inputs and outputs (e.g. the
+      BERT preprocessing and encoder models of TF Hub's text tutorials);
+    - a Keras 2 / `tf_keras` `model.save()` SavedModel directory (same
+      attributes, fine-tunes);
+    - a `model.export()` artifact (its `serve` function);
+    - any signature (`signature=`), e.g. `serving_default`;
+    - a TF1 Hub format module (a `hub.Module` export), through its `default`
+      signature, frozen only.
 
     The SavedModel's variables are the layer's weights. Those in its
     `trainable_variables` are trainable while the layer is (`trainable=True`,
     or set later followed by `model.make_train_function(force=True)`); the
     others (e.g. BatchNorm moving statistics) never are. `training` is
-    forwarded to the SavedModel when it accepts it and the layer is
-    trainable; a frozen layer always runs in inference mode. Regularization
-    losses are added while the layer is trainable. Inputs are cast to the
-    SavedModel's dtypes and floating outputs to the layer's compute dtype, so
+    forwarded only where the called function accepts it (read once, at
+    load, from its traced concrete functions) and the layer is trainable; a
+    frozen layer always runs in inference mode. Regularization losses are
+    added while the layer is trainable. Inputs are cast to the SavedModel's
+    dtypes and floating outputs to the layer's compute dtype, so
     `mixed_float16` / `mixed_bfloat16` and `jit_compile=True` work.
+    `compute_output_shape` and `compute_output_spec` answer from the
+    SavedModel's output specs without running it.
 
     Needs the TensorFlow backend. Saving a model with `model.save("m.keras")`
     stores the (fine-tuned) weights and the handle; loading re-opens the
     handle, which runs the SavedModel's graph code, so
     `keras.models.load_model` needs `safe_mode=False` (as for
-    `keras.layers.TFSMLayer`) and the handle must still resolve.
+    `keras.layers.TFSMLayer`) and the handle must still resolve: if the
+    SavedModel has moved, load inside `HubBackbone.relocated({old: new})` or
+    set `KERAS_TRANSFER_HUB_HANDLES` (see `relocated`).
 
     Args:
         handle: a SavedModel directory, a `.tar.gz`/`.tgz`/`.tar` of one, or
             a URL (`https://tfhub.dev/...`, `https://www.kaggle.com/models/...`).
         trainable: whether the SavedModel's trainable variables are trained.
             Defaults to `False`.
-        signature: the function to call: `"__call__"`, an attribute such as
-            `"serve"`, or a key of the SavedModel's `signatures`. Defaults to
-            `None`: `__call__` if the SavedModel is callable, else `serve`,
-            else the `serving_default` signature.
+        signature: the SavedModel signature to call, a key of
+            `loaded.signatures` (e.g. `"serving_default"`; TF1 Hub format:
+            `"default"`). A signature returns a dict: `output_key` picks one
+            output. For backward compatibility, a name that is only a
+            tf.function attribute is called as `function` (with a warning).
+            Defaults to `None`: see `function`.
         output_key: the key to pick when the function returns a dict.
-            Required for a signature with several outputs. Defaults to `None`.
+            Required for a signature with several outputs. Defaults to `None`
+            (a function's dict is returned whole).
         arguments: extra keyword arguments for every call (JSON-serializable
-            hyper-parameters, e.g. `{"scale": 2.0}`). Defaults to `None`.
+            hyper-parameters the function was exported with, e.g.
+            `{"scale": 2.0}` or `{"return_dict": True}`); checked at load
+            against what the function accepts and was traced for. Defaults
+            to `None`.
         name: the layer name. Defaults to `None` (automatic).
         dtype: the layer's dtype policy. Defaults to `None` (global policy).
+        function: (keyword only) the tf.function attribute to call:
+            `"__call__"`, `"serve"`, or any other. Not together with
+            `signature`. Defaults to `None`: with neither, `__call__` if the
+            SavedModel is callable, else `serve`, else the `serving_default`
+            signature, else the `default` signature.
         **kwargs: other `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -94,8 +126,8 @@ class HubBackbone(keras.layers.Layer):
         function: str | None = None,
         **kwargs: object,
     ) -> None:
-        _check_backend()
-        handle = _validate_args(handle, signature, output_key, arguments, function)
+        check_backend()
+        handle = validate_args(handle, signature, output_key, arguments, function)
         super().__init__(trainable=trainable, name=name, dtype=dtype, **kwargs)
         from keras_transfer.layers._hub_call import SavedModelCall, savedmodel_variables
         from keras_transfer.layers._hub_resolve import relocate, resolve_handle
@@ -109,7 +141,7 @@ class HubBackbone(keras.layers.Layer):
         self.resolved_path = resolve_handle(self.handle)
         self._loaded, self.tf1_format = load_savedmodel(self.resolved_path)
         if self.tf1_format and trainable:
-            raise ValueError(_TF1_NOT_TRAINABLE.format(handle=self.handle))
+            raise ValueError(TF1_NOT_TRAINABLE.format(handle=self.handle))
         fn, fn_name, kind = select_function(
             self._loaded, function, signature, self.handle, self.tf1_format
         )
@@ -117,7 +149,7 @@ class HubBackbone(keras.layers.Layer):
             fn, fn_name, kind, output_key, self.arguments, self.handle
         )
         variables, trainable_ids = savedmodel_variables(self._loaded, fn)
-        if self.tf1_format:  # Never trainable (see _TF1_NOT_TRAINABLE).
+        if self.tf1_format:  # Never trainable (see TF1_NOT_TRAINABLE).
             trainable_ids = set()
         with keras.name_scope(self.name):  # Paths `<layer name>/<variable>`.
             self._savedmodel_weights = [self._wrap(v, id(v) in trainable_ids) for v in variables]
@@ -245,7 +277,7 @@ class HubBackbone(keras.layers.Layer):
         Returns:
             A `HubBackbone`.
         """
-        _check_safe_mode(safe_mode, config.get("handle"))
+        check_safe_mode(safe_mode, config.get("handle"))
         from keras_transfer.layers._hub_resolve import check_saved_handle
 
         check_saved_handle(config.get("handle"), config.get("name"))
@@ -274,6 +306,7 @@ class HubBackbone(keras.layers.Layer):
         Example:
 
         ```python
+        import shutil
         import keras
         import keras_transfer as kt
 
@@ -281,82 +314,16 @@ class HubBackbone(keras.layers.Layer):
         kt.layers.export_reusable_savedmodel(pretrained, "/tmp/old_place/hub")
         model = keras.Sequential([keras.Input((3,)), kt.layers.HubBackbone("/tmp/old_place/hub")])
         model.save("/tmp/relocated.keras")
-        # ... the SavedModel moves to /tmp/new_place/hub ...
-        kt.layers.export_reusable_savedmodel(pretrained, "/tmp/new_place/hub")
+        shutil.rmtree("/tmp/new_place", ignore_errors=True)
+        shutil.move("/tmp/old_place", "/tmp/new_place")  # the SavedModel moves
         with kt.layers.HubBackbone.relocated({"/tmp/old_place": "/tmp/new_place"}):
             reloaded = keras.models.load_model("/tmp/relocated.keras", safe_mode=False)
-        print(reloaded.layers[0].handle)  # /tmp/new_place/hub
+        assert reloaded.layers[0].handle == "/tmp/new_place/hub"
         ```
         """
         from keras_transfer.layers._hub_resolve import relocated
 
         return relocated(handles)
-
-
-def _check_backend() -> None:
-    backend = keras.backend.backend()
-    if backend != "tensorflow":
-        raise RuntimeError(
-            "HubBackbone needs the TensorFlow backend: a SavedModel is a "
-            f"TensorFlow graph. The active Keras backend is {backend!r}. Set "
-            "the environment variable KERAS_BACKEND=tensorflow before importing "
-            "keras (or in ~/.keras/keras.json), or on this backend use a "
-            "keras.applications / keras-hub backbone instead."
-        )
-
-
-def _validate_args(
-    handle: object, signature: object, output_key: object, arguments: object, function: object
-) -> str:
-    if not isinstance(handle, (str, os.PathLike)) or not os.fspath(handle):
-        raise TypeError(
-            "`handle` must be a non-empty path or URL string (a SavedModel "
-            f"directory, a .tar.gz, or a tfhub.dev / Kaggle URL). Received: "
-            f"handle={handle!r}"
-        )
-    for arg_name, value in (
-        ("signature", signature), ("output_key", output_key), ("function", function)
-    ):
-        if value is not None and not isinstance(value, str):
-            raise TypeError(
-                f"`{arg_name}` must be a string or None. "
-                f"Received: {arg_name}={value!r}"
-            )
-    if signature is not None and function is not None:
-        raise ValueError(
-            "Pass `signature` (a SavedModel signature, `loaded.signatures[name]`) "
-            "or `function` (a tf.function attribute such as `__call__` or "
-            f"`serve`), not both. Received: signature={signature!r}, "
-            f"function={function!r}"
-        )
-    if arguments is not None:
-        if not isinstance(arguments, dict):
-            raise TypeError(
-                "`arguments` must be a dict of extra call keyword arguments. "
-                f"Received: arguments={arguments!r}"
-            )
-        try:
-            json.dumps(arguments)
-        except TypeError as error:
-            raise TypeError(
-                "`arguments` must be JSON-serializable (numbers, strings, "
-                f"lists) so the layer can be saved; {error}. "
-                f"Received: arguments={arguments!r}"
-            ) from error
-    return os.fspath(handle)
-
-
-_TF1_NOT_TRAINABLE = (
-    "`trainable=True` is not possible for {handle!r}: it is a TF1 Hub format "
-    "module (a `hub.Module` export, called through its `default` signature), "
-    "and TF1-format modules cannot be fine-tuned in TF2 (their training graph "
-    "variant, update ops such as BatchNorm statistics and regularization "
-    "losses are not loaded). Use it frozen, `trainable=False` (train a new "
-    "head on its features), or to fine-tune, use the model's TF2 SavedModel "
-    "version (TF Hub / Kaggle publish a 'TensorFlow2' variation of most "
-    "models) or a keras-hub / keras.applications backbone. "
-    "Received: trainable=True"
-)
 
 
 def _map_shapes(fn: object, shapes: object) -> object:
@@ -373,26 +340,3 @@ def _map_shapes(fn: object, shapes: object) -> object:
 def _variable_name(variable: object) -> str:
     name = variable.name.split(":")[0]
     return name.replace("/", "_") or "variable"
-
-
-def _check_safe_mode(safe_mode: bool | None, handle: object) -> None:
-    """Raises where `keras.layers.TFSMLayer` refuses to load in safe mode.
-
-    Delegates the decision to `TFSMLayer.from_config`, so both layers follow
-    the same rule (explicit argument, else the deserialization scope, else
-    safe): with an empty config it raises ValueError when refused, and a
-    TypeError (no `filepath`) before loading anything when allowed.
-    """
-    try:
-        keras.layers.TFSMLayer.from_config({}, safe_mode=safe_mode)
-    except TypeError:
-        return
-    except ValueError as error:
-        raise ValueError(
-            "Requested the deserialization of a `HubBackbone`, which loads the "
-            f"SavedModel {handle!r}; its graph code runs at load time, so this is "
-            "disallowed in safe mode. If you trust the model, pass "
-            "`safe_mode=False` to `keras.models.load_model` (or "
-            "`keras.saving.deserialize_keras_object`), or call "
-            "`keras.config.enable_unsafe_deserialization()`."
-        ) from error
