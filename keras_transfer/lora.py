@@ -1,0 +1,424 @@
+"""`enable_lora`: Keras's LoRA adapters on the layer groups of a backbone.
+
+Keras 3 layers `Dense`, `EinsumDense`, `Embedding` and `Conv1D/2D/3D` have
+`layer.enable_lora(rank)`: the kernel `W` is frozen and the layer computes
+with `W + (alpha / rank) * A @ B`, `A` and `B` two small float32 matrices
+(`B` starts at zero, so the model is unchanged until it trains). This module
+applies it by layer group (`keras_transfer.layer_groups`), reports what it
+changed, and folds the adapters back into the kernels for serving
+(`merge_lora`).
+
+What Keras does with the adapters when saving (Keras 3.15, tested in
+`tests/test_lora.py`):
+
+- `model.save("m.keras")` / `save_weights`: the config keeps `lora_rank`;
+  the weights file holds the MERGED kernel and no `A`, `B`. Loading gives a
+  model that predicts the same, with adapters re-created and set to zero
+  (both `A` and `B`), so their gradients are zero: a reloaded model cannot
+  continue LoRA training (call `enable_lora` on a merged copy instead).
+- `model.export(...)` (SavedModel): traces `call`, so the artifact holds
+  `W`, `A` and `B` as separate variables and adds `A @ B` at every call.
+  Export `merge_lora(model)` to serve plain kernels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Sequence
+
+import keras
+import numpy as np
+
+from keras_transfer.grouping import LayerGroup, layer_groups
+
+# The layer types of Keras 3.15 that implement `enable_lora`.
+SUPPORTED_LAYERS = (
+    keras.layers.Dense,
+    keras.layers.EinsumDense,
+    keras.layers.Embedding,
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.Conv3D,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class LoraTable:
+    """What `enable_lora` changed: one row per layer that got adapters.
+
+    Args:
+        rows: `(group, layer name, layer type, base shape, added params)` per
+            layer with adapters, in group order.
+        skipped: `(group, layer name, reason)` per layer with weights in the
+            chosen groups that did not get adapters.
+        layers: the layers that got adapters, in the order of `rows`.
+        rank: the adapters' rank.
+        alpha: the adapters' `lora_alpha` (the update is scaled by
+            `alpha / rank`).
+
+    Example:
+
+    ```python
+    import keras
+    import keras_transfer as kt
+
+    backbone = keras.Sequential(
+        [keras.Input((8,)), keras.layers.Dense(8, name="block1_dense")],
+        name="backbone")
+    backbone.trainable = False
+    model = keras.Sequential([backbone, keras.layers.Dense(2, name="head")])
+    table = kt.enable_lora(model, rank=2)
+    assert table.added_params == 8 * 2 + 2 * 8
+    print(table)
+    ```
+    """
+
+    rows: tuple[tuple[str, str, str, tuple[int, ...], int], ...]
+    skipped: tuple[tuple[str, str, str], ...]
+    layers: tuple[keras.Layer, ...]
+    rank: int
+    alpha: float
+
+    @property
+    def added_params(self) -> int:
+        """Number of scalars in the adapters added."""
+        return sum(row[4] for row in self.rows)
+
+    def base_multipliers(self) -> dict[str, float]:
+        """`{variable path: 0.0}` for every frozen base weight of the adapted layers.
+
+        Pass it as `path_multipliers` to
+        `keras_transfer.optimizers.LayerwiseLR` when `GradualUnfreeze`
+        brings the adapters in group by group: unfreezing a layer makes its
+        kernel trainable again (Keras's `trainable` setter), and multiplier 0
+        keeps the kernel and bias bit-identical.
+        """
+        return {
+            weight.path: 0.0
+            for layer in self.layers
+            for weight in _base_weights(layer)
+        }
+
+    def __repr__(self) -> str:
+        width = max([len(r[1]) for r in self.rows] + [5])
+        lines = [
+            f"LoRA rank {self.rank} (alpha {self.alpha:g}) on {len(self.rows)} "
+            f"layers, {self.added_params:,} params added:",
+            f"  {'group':<12}  {'layer':<{width}}  {'type':<12}  "
+            f"{'base shape':<18}  {'added':>9}",
+        ]
+        for group, name, kind, shape, added in self.rows:
+            lines.append(
+                f"  {group:<12}  {name:<{width}}  {kind:<12}  "
+                f"{str(shape):<18}  {added:>9,}"
+            )
+        for group, name, reason in self.skipped:
+            lines.append(f"  {group:<12}  {name:<{width}}  skipped: {reason}")
+        return "\n".join(lines)
+
+    __str__ = __repr__
+
+
+def enable_lora(
+    model: keras.Model,
+    rank: int,
+    *,
+    groups: Sequence[str | LayerGroup] | None = None,
+    alpha: float | None = None,
+    include: str | Callable[[keras.Layer], bool] | None = None,
+    trainable: bool = True,
+) -> LoraTable:
+    """Adds LoRA adapters to the supported layers of chosen layer groups.
+
+    Calls Keras's own `layer.enable_lora(rank, lora_alpha=alpha)` on every
+    `Dense`, `EinsumDense`, `Embedding`, `Conv1D`, `Conv2D` and `Conv3D`
+    layer in the chosen groups of `keras_transfer.layer_groups(model)`.
+    Other layers (depthwise and separable convolutions, normalization, a
+    `HubBackbone`) are listed as skipped. Nothing else changes: layers
+    outside the groups keep their `trainable` flags, BatchNormalization
+    stays in inference mode with its statistics frozen (as
+    `GradualUnfreeze`'s default), the head trains as before.
+
+    With `trainable=True` the adapters train from the next `fit`: the
+    adapted layers (and the containers above them, nothing else inside)
+    become trainable, and every base weight of an adapted layer (kernel,
+    bias) is frozen, so `fit` updates only adapters and what was trainable.
+    With `trainable=False` the adapted layers stay frozen, for
+    `GradualUnfreeze` to bring them in group by group; since unfreezing a
+    layer makes its kernel trainable again, compile with
+    `LayerwiseLR(..., path_multipliers=table.base_multipliers())`, which
+    holds the base weights at multiplier 0 (bit-identical).
+
+    Call it before building a `LayerwiseLR` with `decay`: the adapters are
+    weights of their layer, so they get their group's multiplier.
+    Compile (again) after `enable_lora`.
+
+    Args:
+        model: a built Keras model.
+        rank: the adapters' rank, an integer >= 1.
+        groups: names of groups of `keras_transfer.layer_groups(model)`, or
+            `LayerGroup`s. Defaults to `None`: every group none of whose
+            weights is trainable (the frozen backbone).
+        alpha: `lora_alpha`; the update is scaled by `alpha / rank`.
+            Defaults to `None` (Keras's default: `rank`, a scale of 1).
+        include: only layers whose name matches this regular expression
+            (`re.search`), or for which this callable returns `True`.
+            Defaults to `None` (all supported layers).
+        trainable: make the adapters trainable now (see above). Defaults
+            to `True`.
+
+    Returns:
+        A `LoraTable`: the layers changed, the parameters added, the layers
+        skipped and why; `base_multipliers()` for `LayerwiseLR`.
+
+    Raises:
+        ValueError: if `rank` is not a positive integer, a group name is
+            unknown, or the chosen groups have no layer to adapt.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import keras
+    import keras_transfer as kt
+
+    backbone = keras.Sequential(
+        [keras.Input((8,)), keras.layers.Dense(16, name="block1_dense"),
+         keras.layers.Dense(16, name="block2_dense")], name="backbone")
+    backbone.trainable = False
+    model = keras.Sequential([backbone, keras.layers.Dense(2, name="head")])
+    table = kt.enable_lora(model, rank=4)
+    print(table)  # 2 layers, 256 params added
+    kernel = backbone.get_layer("block1_dense").kernel.numpy()
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(np.ones((8, 8)), np.ones((8, 2)), epochs=1, verbose=0)
+    serving = kt.lora.merge_lora(model)  # plain Dense layers, merged kernels
+    np.testing.assert_allclose(serving(np.ones((2, 8))), model(np.ones((2, 8))),
+                               atol=1e-5)
+    ```
+    """
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+        raise ValueError(f"`rank` must be an integer >= 1. Received: rank={rank!r}")
+    if alpha is not None and not (isinstance(alpha, (int, float)) and alpha > 0):
+        raise ValueError(f"`alpha` must be a number > 0 or None. Received: alpha={alpha!r}")
+    chosen = _choose_groups(model, groups)
+    matches = _include(include)
+    rows, skipped, adapted = [], [], []
+    for group in chosen:
+        for layer in group.layers:
+            reason = _why_not(layer, matches)
+            if reason:
+                skipped.append((group.name, layer.name, reason))
+                continue
+            shape = tuple(_base_weights(layer)[0].shape)
+            before = len(layer.weights)
+            if trainable:
+                _make_trainable(model, layer)
+            layer.enable_lora(rank, lora_alpha=alpha)
+            for weight in _base_weights(layer):
+                weight.trainable = False
+            added = sum(int(np.prod(w.shape)) for w in layer.weights[before:])
+            rows.append((group.name, layer.name, type(layer).__name__, shape, added))
+            adapted.append(layer)
+    if not rows:
+        raise ValueError(
+            "No layer of the chosen groups can take LoRA adapters (supported: "
+            f"{', '.join(c.__name__ for c in SUPPORTED_LAYERS)}). Skipped: "
+            f"{[s[1:] for s in skipped]}. HINT: choose other `groups` or widen "
+            f"`include`. Received: groups={[g.name for g in chosen]!r}, "
+            f"include={include!r}"
+        )
+    return LoraTable(
+        tuple(rows), tuple(skipped), tuple(adapted), rank,
+        float(alpha if alpha is not None else rank),
+    )
+
+
+def merge_lora(model: keras.Model) -> keras.Model:
+    """A copy of `model` with every LoRA adapter folded into its kernel.
+
+    Each adapted layer of the copy is the plain layer (no `lora_rank` in its
+    config, no adapter variables) whose kernel is `W + (alpha / rank) * A @ B`
+    computed by Keras (`layer.save_own_variables`, what `.keras` saving
+    writes), in the kernel's dtype (float32 unless the model was built
+    otherwise); every other weight is copied. The copy predicts what `model`
+    predicts, runs without the extra matmul, and is what to `export` or
+    save for serving. `model` is not changed.
+
+    Args:
+        model: a built model (functional or `Sequential`, any nesting)
+            with adapters from `enable_lora` or `layer.enable_lora`.
+
+    Returns:
+        A new model, built, without adapters.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import keras
+    from keras_transfer.lora import merge_lora
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    model.layers[0].enable_lora(2)
+    model.layers[0].lora_kernel_b.assign(np.ones((2, 3)))
+    merged = merge_lora(model)
+    assert len(merged.weights) == 2  # kernel and bias, merged
+    np.testing.assert_allclose(merged(np.ones((1, 4))), model(np.ones((1, 4))),
+                               rtol=1e-6)
+    ```
+    """
+    if not isinstance(model, keras.Model) or not model.built:
+        raise ValueError(
+            "`model` must be a built Keras model. "
+            f"Received: model={model!r}"
+        )
+    config = _strip_lora(keras.saving.serialize_keras_object(model))
+    merged = keras.saving.deserialize_keras_object(config)
+    values = []
+    adapted = [layer for layer in _walk(model) if getattr(layer, "lora_enabled", False)]
+    folded = {}
+    for layer in adapted:
+        store: dict = {}
+        layer.save_own_variables(store)
+        for i, weight in enumerate(_base_weights(layer)):
+            folded[id(weight)] = store[str(i)]
+    lora_ids = {
+        id(w) for layer in adapted for w in layer.weights if w.name.startswith("lora_")
+    }
+    for weight in model.weights:
+        if id(weight) not in lora_ids:
+            values.append((weight, folded.get(id(weight), weight)))
+    if len(values) != len(merged.weights):
+        raise ValueError(
+            f"Could not rebuild `model` {model.name!r} without adapters: "
+            f"{len(merged.weights)} weights in the copy, {len(values)} expected. "
+            "HINT: adapters inside a custom layer (not a Keras model) are not "
+            f"reached; merge them with `layer.save_own_variables`. Received: "
+            f"model={model.name!r}"
+        )
+    for target, (source, value) in zip(merged.weights, values, strict=True):
+        if tuple(target.shape) != tuple(source.shape) or target.name != source.name:
+            raise ValueError(
+                f"Weight {source.path!r} of `model` does not match {target.path!r} "
+                f"of its rebuilt copy. Received: model={model.name!r}"
+            )
+        # Through numpy: a copy, never the source's buffer (JAX donates it).
+        target.assign(keras.ops.convert_to_numpy(value).astype(target.dtype))
+    return merged
+
+
+def _choose_groups(
+    model: keras.Model, groups: Sequence[str | LayerGroup] | None
+) -> list[LayerGroup]:
+    every = layer_groups(model)
+    if groups is None:
+        frozen = [g for g in every if not g.trainable_weights]
+        if not frozen:
+            raise ValueError(
+                "`groups=None` adapts the frozen groups of `model`, but every "
+                "layer group has trainable weights. Freeze the backbone "
+                "(`backbone.trainable = False`) or name the groups. "
+                f"Received: model={model.name!r}, groups={[g.name for g in every]!r}"
+            )
+        return frozen
+    if isinstance(groups, (str, LayerGroup)):
+        groups = [groups]
+    by_name = {g.name: g for g in every}
+    chosen = []
+    for group in groups:
+        if isinstance(group, LayerGroup):
+            chosen.append(group)
+        elif group in by_name:
+            chosen.append(by_name[group])
+        else:
+            raise ValueError(
+                f"`groups` names {group!r}, which is not a layer group of model "
+                f"{model.name!r}. Use names from `kt.layer_groups(model)`: "
+                f"{list(by_name)!r}. Received: groups={list(groups)!r}"
+            )
+    return chosen
+
+
+def _include(include: object) -> Callable[[keras.Layer], bool]:
+    if include is None:
+        return lambda layer: True
+    if isinstance(include, str):
+        pattern = re.compile(include)
+        return lambda layer: pattern.search(layer.name) is not None
+    if callable(include):
+        return include
+    raise TypeError(
+        "`include` must be a regular expression (str), a callable "
+        f"`layer -> bool` or None. Received: include={include!r}"
+    )
+
+
+def _why_not(layer: keras.Layer, matches: Callable[[keras.Layer], bool]) -> str:
+    if not isinstance(layer, SUPPORTED_LAYERS):
+        return f"{type(layer).__name__} has no enable_lora"
+    if not matches(layer):
+        return "not matched by `include`"
+    if getattr(layer, "lora_enabled", False):
+        return "LoRA already enabled"
+    if getattr(layer, "quantization_mode", None):
+        return f"quantized ({layer.quantization_mode})"
+    if getattr(layer, "kernel_constraint", None) is not None:
+        return "has a kernel_constraint (Keras refuses LoRA)"
+    return ""
+
+
+def _base_weights(layer: keras.Layer) -> list[keras.Variable]:
+    """The weights of a layer other than its LoRA adapters, in order."""
+    return [w for w in layer.weights if not w.name.startswith("lora_")]
+
+
+def _walk(layer: keras.Layer) -> list[keras.Layer]:
+    """Every layer reachable through `.layers` of (nested) models."""
+    found = []
+    for sub in getattr(layer, "layers", None) or []:
+        found.append(sub)
+        if isinstance(sub, keras.Model):
+            found.extend(_walk(sub))
+    return found
+
+
+def _path(root: keras.Layer, target: keras.Layer) -> list[keras.Layer]:
+    """The models from `root` down to the one holding `target`."""
+    for sub in getattr(root, "layers", None) or []:
+        if sub is target:
+            return [root]
+        if isinstance(sub, keras.Model):
+            below = _path(sub, target)
+            if below:
+                return [root, *below]
+    return []
+
+
+def _make_trainable(model: keras.Model, layer: keras.Layer) -> None:
+    """Sets `layer` and the models above it trainable, nothing else inside."""
+    for container in _path(model, layer):
+        if container.trainable:
+            continue
+        inside = [(sub, sub.trainable) for sub in _walk(container)]
+        weights = [(w, w.trainable) for w in container.weights]
+        container.trainable = True
+        for sub, flag in inside:  # parents first; children overwrite
+            sub.trainable = flag
+        for weight, flag in weights:
+            weight.trainable = flag
+    layer.trainable = True
+
+
+def _strip_lora(config: object) -> object:
+    """A (de)serialization config with every `lora_rank` / `lora_alpha` removed."""
+    if isinstance(config, dict):
+        return {
+            key: _strip_lora(value)
+            for key, value in config.items()
+            if key not in ("lora_rank", "lora_alpha")
+        }
+    if isinstance(config, list):
+        return [_strip_lora(value) for value in config]
+    return config
