@@ -10,18 +10,47 @@ Public API:
 - `keras_transfer.data`: input pipelines (`make_dataset`, `image_folder`).
 - `keras_transfer.feature_cache`: `fit_cached_head`, the head trained on cached features.
 - `keras_transfer.adapt_batchnorm` and `keras_transfer.adaptation`: label-free domain adaptation.
+
+Subpackages load on first use (`kt.layers`, `from keras_transfer import
+adapt_batchnorm`), so `import keras_transfer` and the `keras-transfer`
+command's `--help` / `--version` do not import Keras or TensorFlow. To load a
+saved model that contains this package's layers in a new process, import the
+subpackage first (`import keras_transfer.layers`): that registers its classes.
 """
 
-from keras_transfer import (
-    adaptation,
-    callbacks,
-    data,
-    feature_cache,
-    layers,
-    optimizers,
-    schedules,
-    throughput,
-)
-from keras_transfer.adaptation import adapt_batchnorm
-from keras_transfer.grouping import LayerGroup, layer_groups
+from __future__ import annotations
+
+import importlib
+
 from keras_transfer.version import __version__
+
+_SUBPACKAGES = (
+    "adaptation",
+    "applications",
+    "callbacks",
+    "cli",
+    "data",
+    "feature_cache",
+    "layers",
+    "optimizers",
+    "schedules",
+    "throughput",
+)
+# public name -> the module that defines it.
+_NAMES = {
+    "adapt_batchnorm": "keras_transfer.adaptation",
+    "LayerGroup": "keras_transfer.grouping",
+    "layer_groups": "keras_transfer.grouping",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"keras_transfer.{name}")
+    if name in _NAMES:
+        return getattr(importlib.import_module(_NAMES[name]), name)
+    raise AttributeError(f"module 'keras_transfer' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_SUBPACKAGES, *_NAMES})

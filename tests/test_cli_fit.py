@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 
 import keras
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from PIL import Image
 
 from keras_transfer import cli
+from keras_transfer.cli import _backbones
 
 SIZE = 32
 
@@ -20,7 +22,7 @@ def _write_folder(root, classes=("bright", "dark"), per_class=8, corrupt=True):
         folder = root / name
         folder.mkdir(parents=True)
         for i in range(per_class):
-            side = 20 if i == 0 else 16  # one image of another size: resized
+            side = 20 if i == 0 else SIZE  # one image of another size: resized
             base = 200 if c == 0 else 40
             pixels = np.clip(base + rng.integers(-30, 30, (side, side, 3)), 0, 255)
             Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{i}.png")
@@ -63,46 +65,147 @@ def _fit(capsys, *argv):
     return status, captured.out, captured.err
 
 
-def _fit_and_check(capsys, folder, tmp_path, backbone_args):
+def _fit_and_check(capsys, folder, tmp_path, backbone_args, *extra):
     out = tmp_path / "model.keras"
     status, stdout, err = _fit(
         capsys, folder, *backbone_args, "--image-size", SIZE, "--epochs", 2,
         "--head-epochs", 10, "--batch-size", 8, "--validation-split", 0.25,
-        "--learning-rate", 0.05, "--out", out,
+        "--learning-rate", 0.05, "--out", out, *extra,
     )  # fmt: skip
     assert status == 0, err
     report = json.loads((tmp_path / "model.json").read_text())
     data = report["data"]
-    assert data["class_names"] == ["bright", "dark"]
+    assert report["class_names"] == data["class_names"] == ["bright", "dark"]
     assert data["skipped"] == 1
     assert any("broken.png" in example for example in data["skipped_examples"])
     assert "broken.png" in err
-    assert data["resized"] >= 1
+    assert data["resized"] == 2
     assert data["num_train"] + data["num_validation"] == 16
-    assert 0.0 <= report["validation_accuracy"] <= 1.0
-    assert len(report["history"]["loss"]) == 2
+    assert len(report["validation_files"]) == data["num_validation"] == 4
     assert "validation accuracy" in (tmp_path / "model.md").read_text()
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".tmp-")]
-    loaded = keras.saving.load_model(out, safe_mode=False, compile=False)
-    images = np.full((2, SIZE, SIZE, 3), 0.5, "float32")
-    assert loaded.predict(images, verbose=0).shape == (2, 2)
-    return report
+    # The saved model takes raw pixels as files hold them: it scores the
+    # validation files exactly as the report says.
+    loaded = keras.saving.load_model(out, safe_mode=False)
+    files = report["validation_files"]
+    pixels = np.stack(
+        [keras.utils.img_to_array(keras.utils.load_img(f, target_size=(SIZE, SIZE))) for f in files]
+    )
+    labels = [report["class_names"].index(os.path.basename(os.path.dirname(f))) for f in files]
+    predicted = np.argmax(loaded.predict(pixels, verbose=0), axis=1)
+    assert np.mean(predicted == labels) == pytest.approx(report["validation_accuracy"])
+    return report, loaded
 
 
 @pytest.mark.slow
 def test_fit_keras_application_with_local_weights(capsys, folder, tmp_path, mobilenet_weights):
-    report = _fit_and_check(
+    report, loaded = _fit_and_check(
         capsys, folder, tmp_path, ["--backbone", "MobileNetV2", "--weights", mobilenet_weights]
     )
     assert report["backbone"].startswith("keras.applications.MobileNetV2")
+    # MobileNetV2's preprocess_input (x / 127.5 - 1) is a layer of the model.
+    config = loaded.get_layer("preprocess").get_config()
+    np.testing.assert_allclose(config["scale"], [1 / 127.5] * 3, rtol=1e-6)
+    np.testing.assert_allclose(config["offset"], [-1.0] * 3, rtol=1e-6)
+    assert len(report["history"]["fine_tune"]["loss"]) <= 2
 
 
 @pytest.mark.tensorflow_only
 def test_fit_hub_savedmodel(capsys, folder, tmp_path, hub_savedmodel):
-    report = _fit_and_check(capsys, folder, tmp_path, ["--backbone", hub_savedmodel])
+    report, loaded = _fit_and_check(capsys, folder, tmp_path, ["--backbone", hub_savedmodel])
     assert report["backbone"].startswith("HubBackbone(")
     # Bright vs dark is separable from pooled conv features: the head learns it.
-    assert report["train_accuracy"] >= 0.75
+    assert report["validation_accuracy"] == 1.0
+    assert report["train_accuracy"] == 1.0
+    assert loaded.get_layer("preprocess").get_config()["scale"] == pytest.approx(1 / 255)
+    assert report["layer_groups"] == ["backbone"]
+
+
+@pytest.mark.tensorflow_only
+def test_precision_unfreeze_and_augment_flags_reach_the_training(capsys, folder, tmp_path, hub_savedmodel):
+    report, loaded = _fit_and_check(
+        capsys, folder, tmp_path, ["--backbone", hub_savedmodel], "--precision",
+        "mixed_bfloat16", "--jit-compile", "false", "--epochs-per-stage", "2",
+        "--batchnorm", "affine", "--augment", "--no-early-stopping",
+    )  # fmt: skip
+    assert report["precision"]["policy"] == "mixed_bfloat16"
+    assert report["precision"]["jit_compile"] is False
+    assert keras.config.dtype_policy().name == "float32"  # restored afterwards
+    assert loaded.get_layer("backbone").dtype_policy.name == "mixed_bfloat16"
+    assert loaded.output.dtype == "float32"
+    assert report["epochs_per_stage"] == 2 and report["batchnorm"] == "affine"
+    assert report["augment"] is True and report["early_stopping"] is False
+    assert report["unfrozen_groups"] == ["backbone"]
+    assert report["history"]["fine_tune"]["unfreeze_stage"] == [1, 1]
+    assert len(report["history"]["fine_tune"]["loss"]) == 2
+
+
+@pytest.mark.tensorflow_only
+def test_best_validation_weights_are_kept(capsys, folder, tmp_path, hub_savedmodel):
+    # A fine-tuning rate of 3.0 makes the validation loss jump about.
+    report, _ = _fit_and_check(
+        capsys, folder, tmp_path, ["--backbone", hub_savedmodel],
+        "--learning-rate", "30", "--epochs", "4", "--no-early-stopping",
+    )  # fmt: skip
+    val_loss = report["history"]["fine_tune"]["val_loss"]
+    assert len(val_loss) == 4
+    assert report["validation_loss"] == pytest.approx(min(val_loss), rel=1e-4)
+
+
+@pytest.mark.slow
+def test_groups_to_unfreeze_are_printed(capsys, folder, tmp_path, mobilenet_weights):
+    status, _, err = _fit(
+        capsys, folder, "--backbone", "MobileNetV2", "--weights", mobilenet_weights,
+        "--image-size", SIZE, "--epochs", 0, "--head-epochs", 1, "--out", tmp_path / "m.keras",
+    )  # fmt: skip
+    assert status == 0, err
+    report = json.loads((tmp_path / "m.json").read_text())
+    groups = report["layer_groups"]
+    assert groups[0] == "out_relu" or groups[0].startswith("Conv_1")
+    assert "block_1" in " ".join(groups) and len(groups) > 10
+    assert f"Layer groups below the head, top first ({len(groups)}): {', '.join(groups)}" in err
+    assert "with --epochs 0 it unfreezes 0: none" in err
+    assert report["unfrozen_groups"] == []
+
+
+@pytest.mark.parametrize(
+    "module, scale, offset, flip",
+    [
+        ("mobilenet_v2", [1 / 127.5] * 3, [-1.0] * 3, False),  # "tf" mode
+        ("resnet50", [1.0] * 3, [-103.939, -116.779, -123.68], True),  # "caffe": BGR
+        (
+            "densenet",  # "torch" mode
+            [1 / (255 * s) for s in (0.229, 0.224, 0.225)],
+            [-m / s for m, s in zip((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))],
+            False,
+        ),
+    ],
+)
+def test_preprocess_input_becomes_serializable_layers(module, scale, offset, flip):
+    preprocess = getattr(keras.applications, module).preprocess_input
+    layers = _backbones.preprocess_layers(preprocess, module)
+    rescaling = layers[-1]
+    assert len(layers) == (2 if flip else 1)
+    np.testing.assert_allclose(rescaling.get_config()["scale"], scale, rtol=1e-5)
+    np.testing.assert_allclose(rescaling.get_config()["offset"], offset, rtol=1e-5)
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, 4, 4, 3)).astype("float32")
+    inputs = keras.Input((4, 4, 3))
+    x = inputs
+    for layer in layers:
+        x = layer(x)
+    np.testing.assert_allclose(
+        keras.Model(inputs, x).predict(pixels, verbose=0),
+        preprocess(pixels.copy()),
+        rtol=1e-4, atol=1e-3,
+    )  # fmt: skip
+
+
+def test_preprocessing_inside_the_model_means_no_layer():
+    assert _backbones.preprocess_layers(keras.applications.efficientnet.preprocess_input, "x") == []
+    with pytest.raises(cli.UserError, match="not a per-channel scale"):
+        _backbones.preprocess_layers(lambda x: x[..., [1, 0, 2]], "Shuffled")
+    with pytest.raises(cli.UserError, match="not affine"):
+        _backbones.preprocess_layers(lambda x: (x / 255.0) ** 2, "Squared")
 
 
 def _assert_user_error(status, stdout, err, *fragments):
@@ -111,6 +214,20 @@ def _assert_user_error(status, stdout, err, *fragments):
     assert "keras-transfer fit: error:" in err
     for fragment in fragments:
         assert fragment in err
+
+
+def test_imagenet_weights_offline_fail_with_a_clear_message(capsys, folder, tmp_path, monkeypatch):
+    monkeypatch.setattr("keras.src.backend.config._KERAS_DIR", str(tmp_path / "keras_home"))
+
+    def offline(*args, **kwargs):
+        raise OSError("network is off in this test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", offline)
+    monkeypatch.setattr(socket.socket, "connect", offline)
+    result = _fit(capsys, folder, "--backbone", "MobileNetV2", "--weights", "imagenet",
+                  "--image-size", 96, "--out", tmp_path / "m.keras")  # fmt: skip
+    _assert_user_error(*result, "--weights imagenet", "offline", "--weights")
+    assert not (tmp_path / "m.keras").exists()
 
 
 def test_missing_directory(capsys, tmp_path):
@@ -189,7 +306,7 @@ def test_overwrite_replaces_existing_output(capsys, folder, tmp_path, hub_savedm
     )  # fmt: skip
     assert status == 0, err
     assert out.read_bytes() != b"old"
-    assert keras.saving.load_model(out, safe_mode=False, compile=False).output_shape == (None, 2)
+    assert keras.saving.load_model(out, safe_mode=False).output_shape == (None, 2)
 
 
 @pytest.mark.parametrize(
@@ -197,6 +314,7 @@ def test_overwrite_replaces_existing_output(capsys, folder, tmp_path, hub_savedm
     [
         (["--out", "model.h5"], "ending in `.keras`"),
         (["--epochs", "-1"], "--epochs"),
+        (["--patience", "0"], "--patience"),
         (["--validation-split", "1.5"], "validation_split"),
     ],
 )

