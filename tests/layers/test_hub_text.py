@@ -89,13 +89,13 @@ def test_fine_tunes_with_gradual_unfreeze_and_layerwise_lr_and_round_trips(saved
         on_epoch_end=lambda epoch, logs: snapshots.append([w.numpy().copy() for w in encoder.weights])
     )
     history = model.fit(
-        TEXT, LABELS, epochs=3, batch_size=8, verbose=0,
+        TEXT, LABELS, epochs=2, batch_size=8, verbose=0,
         callbacks=[kt.callbacks.GradualUnfreeze(verbose=0), snapshot],
     )
-    assert history.history["unfreeze_stage"] == [0, 1, 1]
-    assert history.history["trainable_weights"] == [2, 24, 24]  # head, then + encoder
+    assert history.history["unfreeze_stage"] == [0, 1]
+    assert history.history["trainable_weights"] == [2, 24]  # head, then + encoder
     assert all(np.array_equal(a, b) for a, b in zip(start, snapshots[0]))
-    assert not all(np.allclose(a, b) for a, b in zip(start, snapshots[2]))
+    assert not all(np.allclose(a, b) for a, b in zip(start, snapshots[1]))
     fine_tuned = model.predict(TEXT, verbose=0)
     file = str(tmp_path / "text_classifier.keras")
     model.save(file)
