@@ -9,13 +9,9 @@ import warnings
 
 import keras
 
-from keras_transfer.layers._hub_checks import (
-    TF1_NOT_TRAINABLE,
-    check_backend,
-    check_safe_mode,
-    validate_args,
-)
-from keras_transfer.layers._reusable_export import export_reusable_savedmodel
+from keras_transfer.layers import _hub_checks, _reusable_export
+
+export_reusable_savedmodel = _reusable_export.export_reusable_savedmodel
 
 __all__ = ["HubBackbone", "export_reusable_savedmodel"]
 
@@ -126,30 +122,28 @@ class HubBackbone(keras.layers.Layer):
         function: str | None = None,
         **kwargs: object,
     ) -> None:
-        check_backend()
-        handle = validate_args(handle, signature, output_key, arguments, function)
+        _hub_checks.check_backend()
+        handle = _hub_checks.validate_args(handle, signature, output_key, arguments, function)
         super().__init__(trainable=trainable, name=name, dtype=dtype, **kwargs)
-        from keras_transfer.layers._hub_call import SavedModelCall, savedmodel_variables
-        from keras_transfer.layers._hub_resolve import relocate, resolve_handle
-        from keras_transfer.layers._hub_select import load_savedmodel, select_function
+        from keras_transfer.layers import _hub_call, _hub_resolve, _hub_select
 
-        self.handle = relocate(handle)
+        self.handle = _hub_resolve.relocate(handle)
         self.signature = signature
         self.function = function
         self.output_key = output_key
         self._arguments_json = json.dumps(arguments or {}, sort_keys=True)
-        self.resolved_path = resolve_handle(self.handle)
-        self._loaded, self.tf1_format = load_savedmodel(self.resolved_path)
+        self.resolved_path = _hub_resolve.resolve_handle(self.handle)
+        self._loaded, self.tf1_format = _hub_select.load_savedmodel(self.resolved_path)
         if self.tf1_format and trainable:
-            raise ValueError(TF1_NOT_TRAINABLE.format(handle=self.handle))
-        fn, fn_name, kind = select_function(
+            raise ValueError(_hub_checks.TF1_NOT_TRAINABLE.format(handle=self.handle))
+        fn, fn_name, kind = _hub_select.select_function(
             self._loaded, function, signature, self.handle, self.tf1_format
         )
-        self._call_plan = SavedModelCall(
+        self._call_plan = _hub_call.SavedModelCall(
             fn, fn_name, kind, output_key, self.arguments, self.handle
         )
-        variables, trainable_ids = savedmodel_variables(self._loaded, fn)
-        if self.tf1_format:  # Never trainable (see TF1_NOT_TRAINABLE).
+        variables, trainable_ids = _hub_call.savedmodel_variables(self._loaded, fn)
+        if self.tf1_format:  # Never trainable (see _hub_checks.TF1_NOT_TRAINABLE).
             trainable_ids = set()
         with keras.name_scope(self.name):  # Paths `<layer name>/<variable>`.
             self._savedmodel_weights = [self._wrap(v, id(v) in trainable_ids) for v in variables]
@@ -225,13 +219,13 @@ class HubBackbone(keras.layers.Layer):
         """
         import tensorflow as tf
 
-        from keras_transfer.layers._hub_call import output_tensor_spec
+        from keras_transfer.layers import _hub_call
 
         spec = self._call_plan.output_spec(self._call_plan.match(inputs))
         flat = tf.nest.flatten(inputs)
         batch = flat[0].shape[0] if flat and len(flat[0].shape) else None
         return tf.nest.map_structure(
-            lambda s: output_tensor_spec(s, batch, self.compute_dtype), spec
+            lambda s: _hub_call.output_tensor_spec(s, batch, self.compute_dtype), spec
         )
 
     def compute_output_shape(self, input_shape: object) -> object:
@@ -277,10 +271,10 @@ class HubBackbone(keras.layers.Layer):
         Returns:
             A `HubBackbone`.
         """
-        check_safe_mode(safe_mode, config.get("handle"))
-        from keras_transfer.layers._hub_resolve import check_saved_handle
+        _hub_checks.check_safe_mode(safe_mode, config.get("handle"))
+        from keras_transfer.layers import _hub_resolve
 
-        check_saved_handle(config.get("handle"), config.get("name"))
+        _hub_resolve.check_saved_handle(config.get("handle"), config.get("name"))
         return cls(**config)
 
     @staticmethod
@@ -321,9 +315,9 @@ class HubBackbone(keras.layers.Layer):
         assert reloaded.layers[0].handle == "/tmp/new_place/hub"
         ```
         """
-        from keras_transfer.layers._hub_resolve import relocated
+        from keras_transfer.layers import _hub_resolve
 
-        return relocated(handles)
+        return _hub_resolve.relocated(handles)
 
 
 def _map_shapes(fn: object, shapes: object) -> object:

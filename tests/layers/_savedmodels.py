@@ -1,6 +1,11 @@
 """Tiny SavedModels built by the HubBackbone tests (TensorFlow backend only).
 
-Known answers:
+Written the ways TF Hub publishers write them: Reusable SavedModels
+(`tf.saved_model.save` of a `tf.train.Checkpoint` / `tf.Module` with
+`__call__`, with or without `training`), `model.export()` artifacts,
+signatures, a TF1 Hub format module, a `tf_keras` `model.save()` directory
+and BERT-style text preprocess + encoder models. Each builder's docstring
+gives its known answers; the first ones:
 - `half_plus_one`: `__call__(x, training=False, scale=1.0)` on x of shape
   (batch, 2) returns `scale * (x @ w) + b (+ 10 if training)` with trainable
   `w = [[0.5], [0.5]]`, non-trainable `b = [1.0]`, and regularization loss

@@ -135,6 +135,13 @@ def test_signature_means_a_savedmodel_signature(savedmodel):
     assert _hub(path, function="times_two").get_config()["function"] == "times_two"
 
 
+def test_config_round_trip_with_function(config_round_trip, savedmodel):
+    keras.config.enable_unsafe_deserialization()  # reset by clear_session per test
+    restored = config_round_trip(_hub(savedmodel("plus_one"), function="times_two"))
+    assert restored.get_config()["function"] == "times_two"
+    np.testing.assert_allclose(restored(np.ones((1, 3), "float32")), [[2.0, 2.0, 2.0]])
+
+
 def test_signature_naming_only_a_function_still_works_with_a_warning(savedmodel):
     x = np.ones((1, 3), "float32")
     with pytest.warns(UserWarning, match="pass that instead") as record:
