@@ -61,14 +61,17 @@ class SavedModelCall:
         self.parameters = sorted({k for t in traces for k in t.options})
         self.accepts_training = kind == "function" and "training" in self.parameters
         self._check_argument_names(arguments)
-        self.traces = [t for t in traces if _agrees(t.options, arguments)]
+        # Arguments not given take the function's defaults: the traces for
+        # those values are the ones a call runs (e.g. `return_dict=False`).
+        defaults = _defaults(fn) if kind == "function" else {}
+        self.traces = [t for t in traces if _agrees(t.options, arguments, defaults)]
         if not self.traces:
             raise ValueError(
                 f"The SavedModel function {name!r} of `handle` {handle!r} was not "
                 "traced for these call arguments; `arguments` must use values it "
                 "was exported with. Traced: "
-                f"{[_shown(t.options) for t in traces]}. Received: "
-                f"arguments={arguments!r}"
+                f"{[_shown(t.options) for t in traces]}; defaults: "
+                f"{_shown(defaults)}. Received: arguments={arguments!r}"
             )
         self.training_values = {
             t.options["training"]
@@ -215,9 +218,24 @@ def _trace(concrete: object, kind: str) -> _Trace:
     return _Trace(inputs, values, concrete.structured_outputs)
 
 
-def _agrees(options: dict, arguments: dict) -> bool:
-    """Whether a trace with Python `options` takes the call-time `arguments`."""
-    for key, value in arguments.items():
+def _defaults(fn: object) -> dict:
+    """The default values of `fn`'s parameters, from its Python signature."""
+    spec = getattr(getattr(fn, "function_spec", None), "fullargspec", None)
+    if spec is None:
+        return {}
+    defaults = dict(zip(spec.args[len(spec.args) - len(spec.defaults or ()):], spec.defaults or ()))
+    defaults.update(spec.kwonlydefaults or {})
+    return defaults
+
+
+def _agrees(options: dict, arguments: dict, defaults: dict) -> bool:
+    """Whether a trace with Python `options` runs for `arguments` (else defaults).
+
+    `training` is left out: the layer passes either value.
+    """
+    for key, value in {**defaults, **arguments}.items():
+        if key == "training" or (key not in options and key not in arguments):
+            continue
         if key not in options:
             return False
         traced = options[key]

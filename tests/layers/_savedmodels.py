@@ -169,7 +169,7 @@ def return_dict(path: str) -> str:
 
     dict_spec = {"x": tf.TensorSpec([None, 2], tf.float32), "y": tf.TensorSpec([None, 1], tf.float32)}
     for spec in (dict_spec, tf.TensorSpec([None, 2], tf.float32)):
-        for flag in (False, True):
+        for flag in (True, False):  # The non-default first: defaults must decide.
             call.get_concrete_function(spec, return_dict=flag)
     obj.__call__ = call
     obj.variables = [w]

@@ -84,6 +84,8 @@ def test_unknown_argument_lists_what_the_function_accepts(savedmodel):
         ("return_dict", {"arguments": {"return_dict": True}}, {"x": (7, 2), "y": (7, 1)},
          {"out": (7, 1), "twice": (7, 1)}),
         ("return_dict", {"arguments": {"return_dict": True}, "output_key": "twice"}, (7, 2), (7, 1)),
+        ("return_dict", {}, (7, 2), (7, 1)),  # the default return_dict=False
+        ("return_dict", {}, {"x": (7, 2), "y": (7, 1)}, (7, 1)),
         ("structured", {}, {"a": (5, 3), "b": (5, 2)}, {"y1": (5, 1), "y2": (5, 2)}),
         ("list_outputs", {}, [(5, 3), (5, 3)], [(5, 2), (5, 1)]),
         ("signatures", {"signature": "sum_diff", "output_key": "sum"}, {"a": (2, 3), "b": (2, 3)},
