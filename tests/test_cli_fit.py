@@ -7,6 +7,7 @@ import socket
 import keras
 import numpy as np
 import pytest
+from _tiny_backbone import export_tiny_savedmodel
 from PIL import Image
 
 from keras_transfer import cli
@@ -49,14 +50,7 @@ def mobilenet_weights(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def hub_savedmodel(tmp_path_factory):
-    """A TF Hub format SavedModel of a tiny conv net, built with the export helper."""
-    from keras_transfer.layers import export_reusable_savedmodel
-
-    keras.utils.set_random_seed(2)
-    model = keras.Sequential(
-        [keras.Input((SIZE, SIZE, 3)), keras.layers.Conv2D(8, 3, activation="relu")]
-    )
-    return export_reusable_savedmodel(model, str(tmp_path_factory.mktemp("hub") / "sm"))
+    return export_tiny_savedmodel(str(tmp_path_factory.mktemp("hub") / "sm"), SIZE)
 
 
 def _fit(capsys, *argv):

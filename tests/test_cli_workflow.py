@@ -14,6 +14,7 @@ import zipfile
 import keras
 import numpy as np
 import pytest
+from _tiny_backbone import export_tiny_savedmodel
 from PIL import Image
 
 from keras_transfer import cli
@@ -42,14 +43,7 @@ def _corrupt(path):
 
 @pytest.fixture(scope="module")
 def hub_savedmodel(tmp_path_factory):
-    """A TF Hub format SavedModel of a tiny conv net (a stand-in for a real backbone)."""
-    from keras_transfer.layers import export_reusable_savedmodel
-
-    keras.utils.set_random_seed(2)
-    model = keras.Sequential(
-        [keras.Input((SIZE, SIZE, 3)), keras.layers.Conv2D(8, 3, activation="relu")]
-    )
-    return export_reusable_savedmodel(model, str(tmp_path_factory.mktemp("hub") / "sm"))
+    return export_tiny_savedmodel(str(tmp_path_factory.mktemp("hub") / "sm"), SIZE)
 
 
 @pytest.fixture(scope="module")

@@ -199,8 +199,25 @@ def add_fit(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return fit
 
 
+def _model_command(
+    subparsers: argparse._SubParsersAction, name: str, help: str, description: str
+) -> argparse.ArgumentParser:
+    """A command on a model saved by `fit`: MODEL first, `--unsafe`, `--verbose`."""
+    parser = subparsers.add_parser(name, help=help, description=description)
+    parser.add_argument("model", metavar="MODEL", help="a .keras file saved by `fit`")
+    parser.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="load with safe_mode=False: needed for a model with a SavedModel "
+        "backbone (HubBackbone runs its graph code); only for files you trust",
+    )
+    _common(parser)
+    return parser
+
+
 def add_predict(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    predict = subparsers.add_parser(
+    predict = _model_command(
+        subparsers,
         "predict",
         help="top classes of image files with a model saved by `fit`",
         description=(
@@ -209,18 +226,16 @@ def add_predict(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPars
             "skipped."
         ),
     )
-    predict.add_argument("model", metavar="MODEL", help="a .keras file saved by `fit`")
     predict.add_argument("images", metavar="IMAGE_OR_DIR", nargs="+")
     predict.add_argument("--top", type=int, default=3, help="classes per image (default 3)")
     predict.add_argument("--json", metavar="OUT", default=None, help="also write the results as JSON")
     predict.add_argument("--batch-size", type=int, default=32)
-    _add_unsafe(predict)
-    _common(predict)
     return predict
 
 
 def add_evaluate(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    evaluate = subparsers.add_parser(
+    evaluate = _model_command(
+        subparsers,
         "evaluate",
         help="accuracy, per-class precision/recall/F1 and a confusion matrix",
         description=(
@@ -229,7 +244,6 @@ def add_evaluate(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPar
             "--out writes it with a JSON and a PNG confusion matrix."
         ),
     )
-    evaluate.add_argument("model", metavar="MODEL", help="a .keras file saved by `fit`")
     evaluate.add_argument("data_dir", metavar="DIR")
     evaluate.add_argument(
         "--out",
@@ -238,13 +252,12 @@ def add_evaluate(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPar
         help="write STEM.md, STEM.json and STEM.png (the confusion matrix)",
     )
     evaluate.add_argument("--batch-size", type=int, default=32)
-    _add_unsafe(evaluate)
-    _common(evaluate)
     return evaluate
 
 
 def add_export(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    export = subparsers.add_parser(
+    export = _model_command(
+        subparsers,
         "export",
         help="a serving artifact (TF SavedModel) through Keras's model.export()",
         description=(
@@ -253,7 +266,6 @@ def add_export(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "in OUT/keras_transfer.json."
         ),
     )
-    export.add_argument("model", metavar="MODEL", help="a .keras file saved by `fit`")
     export.add_argument("out", metavar="OUT")
     export.add_argument(
         "--format",
@@ -262,15 +274,4 @@ def add_export(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "(default tf_saved_model)",
     )
     export.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
-    _add_unsafe(export)
-    _common(export)
     return export
-
-
-def _add_unsafe(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--unsafe",
-        action="store_true",
-        help="load with safe_mode=False: needed for a model with a SavedModel "
-        "backbone (HubBackbone runs its graph code); only for files you trust",
-    )
