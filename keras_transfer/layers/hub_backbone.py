@@ -275,7 +275,11 @@ class HubBackbone(keras.layers.Layer):
         from keras_transfer.layers import _hub_resolve
 
         _hub_resolve.check_saved_handle(config.get("handle"), config.get("name"))
-        return cls(**config)
+        # Built frozen, then set: a TF1-format layer thawed by e.g.
+        # GradualUnfreeze (which trains nothing there) still loads.
+        layer = cls(**{**config, "trainable": False})
+        layer.trainable = config.get("trainable", False)
+        return layer
 
     @staticmethod
     def relocated(handles: dict) -> contextlib.AbstractContextManager:

@@ -167,7 +167,7 @@ def test_signature_and_function_together_is_an_error(savedmodel):
         _hub(savedmodel("plus_one"), signature="plus_one", function="plus_one")
 
 
-def test_tf1_hub_module_runs_frozen(savedmodel):
+def test_tf1_hub_module_runs_frozen(savedmodel, tmp_path):
     path = savedmodel("tf1_hub_module")
     layer = _hub(path)
     assert layer.tf1_format is True
@@ -179,6 +179,11 @@ def test_tf1_hub_module_runs_frozen(savedmodel):
     np.testing.assert_allclose(layer.weights[0].numpy(), [[0.5], [0.5]])
     layer.trainable = True  # e.g. GradualUnfreeze: still nothing to train
     assert layer.trainable_weights == [] and len(layer.non_trainable_weights) == 1
+    file = str(tmp_path / "tf1.keras")
+    model.save(file)
+    reloaded = keras.models.load_model(file, safe_mode=False)
+    np.testing.assert_allclose(reloaded.predict(X12, verbose=0), model.predict(X12, verbose=0))
+    assert reloaded.layers[1].trainable is True and reloaded.layers[1].trainable_weights == []
 
 
 def test_tf1_hub_module_cannot_be_fine_tuned(savedmodel):
