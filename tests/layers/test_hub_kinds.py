@@ -53,6 +53,15 @@ def test_outputs_picked_by_arguments_in_sequential(savedmodel, arguments, output
     np.testing.assert_allclose(model.predict(X12, verbose=0), [[expected]])
 
 
+def test_dict_outputs_as_the_last_layer_of_a_sequential(savedmodel):
+    layer = _hub(savedmodel("return_dict"), arguments={"return_dict": True})
+    model = keras.Sequential([keras.Input((2,)), layer])
+    assert model.compute_output_shape((None, 2)) == {"out": (None, 1), "twice": (None, 1)}
+    predicted = model.predict(X12, verbose=0)
+    np.testing.assert_allclose(predicted["out"], [[5.0]])
+    np.testing.assert_allclose(predicted["twice"], [[10.0]])
+
+
 def test_fine_tunes_a_function_without_training_argument(savedmodel):
     # pred = x @ w = 5, mse vs 0: d/dw = 2 * 5 * x = [10, 20]; SGD(0.01).
     with pytest.warns(UserWarning, match="no `training` argument"):
