@@ -39,6 +39,8 @@ _SUBPACKAGES = (
 # public name -> the module that defines it.
 _NAMES = {
     "adapt_batchnorm": "keras_transfer.adaptation",
+    "enable_lora": "keras_transfer.lora",
+    "lr_find": "keras_transfer.lr_finder",
     "LayerGroup": "keras_transfer.grouping",
     "layer_groups": "keras_transfer.grouping",
 }

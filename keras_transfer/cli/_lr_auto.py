@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from keras_transfer.cli._io import say
-from keras_transfer.lr_find import lr_find
+from keras_transfer.lr_finder import lr_find
 
 # Used when the loss never fell during the range test (the documented default).
 FALLBACK_LEARNING_RATE = 1e-3

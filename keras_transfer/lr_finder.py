@@ -32,7 +32,7 @@ class LRFindResult:
     Example:
 
     ```python
-    from keras_transfer.lr_find import LRFindResult
+    from keras_transfer.lr_finder import LRFindResult
 
     result = LRFindResult([1e-3, 1e-2, 1e-1], [1.0, 0.5, 9.0], [1.0, 0.4, 9.0],
                           1e-2, True)

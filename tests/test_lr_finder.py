@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from keras_transfer.callbacks import GradualUnfreeze
-from keras_transfer.lr_find import lr_find
+from keras_transfer.lr_finder import lr_find
 from keras_transfer.optimizers import LayerwiseLR
 
 L = 4.0  # largest Hessian eigenvalue of the least-squares problems below
