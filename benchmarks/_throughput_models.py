@@ -12,6 +12,8 @@ import time
 import keras
 import numpy as np
 
+from keras_transfer._layers import walk
+
 # Forward multiply-adds per image at 224 px (BENCHMARKS.md); scaled by (px/224)^2.
 GMACS_224 = {"ResNet50": 4.1, "MobileNetV2": 0.31, "EfficientNetB0": 0.40}
 APPLICATIONS = {
@@ -54,13 +56,6 @@ def classifier(backbone: keras.Layer, size: int, hub: bool = False) -> keras.Mod
     return keras.Model(inputs, outputs, name="classifier")
 
 
-def _walk(layer: keras.Layer):
-    yield layer
-    for child in getattr(layer, "layers", None) or []:
-        if child is not layer:
-            yield from _walk(child)
-
-
 def counted_macs(model: keras.Model) -> tuple[float, float]:
     """(all, trained) forward multiply-adds per image of the kernel layers.
 
@@ -68,7 +63,7 @@ def counted_macs(model: keras.Model) -> tuple[float, float]:
     "trained" counts the layers whose kernel is trainable now.
     """
     total = trained = 0.0
-    for layer in _walk(model):
+    for layer in walk(model):
         kernel = getattr(layer, "kernel", None)
         if kernel is None or isinstance(layer, keras.Model):
             continue

@@ -1,19 +1,68 @@
-"""Private: walking nested layers and spotting stochastic ones."""
+"""Private: the one walk over nested layers, and spotting stochastic layers.
+
+Every part of keras-transfer that looks inside a model (layer groups, the
+trainable-flag snapshots of `GradualUnfreeze` and `Tent`, `effective_settings`,
+the feature cache's split) walks it with `walk`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import keras
 
-
-def iter_layers(layer: keras.layers.Layer):
-    """Yields `layer` and every layer nested in it (depth first)."""
-    yield layer
-    for child in getattr(layer, "layers", None) or []:
-        if child is not layer:
-            yield from iter_layers(child)
+from keras_transfer import _keras_internals
 
 
-def is_stochastic(layer: keras.layers.Layer) -> bool:
+def children(layer: keras.Layer) -> list[keras.Layer]:
+    """The layers directly inside `layer`: `model.layers` for models, else tracked ones."""
+    if isinstance(layer, keras.Model):
+        return list(layer.layers)
+    return _keras_internals.tracked_sublayers(layer)
+
+
+def walk(
+    layer: keras.Layer,
+    include_self: bool = True,
+    into: type | tuple[type, ...] = keras.Layer,
+) -> Iterator[keras.Layer]:
+    """Yields `layer` and every layer nested in it, parents first, each once.
+
+    Args:
+        layer: where to start.
+        include_self: whether `layer` itself comes first. Defaults to `True`.
+        into: enter only layers of these types; the others are yielded but
+            not looked into (`keras.Model`: a keras-hub block or a
+            `HubBackbone` counts as one layer). Defaults to `keras.Layer`
+            (every layer that holds layers is entered).
+    """
+    for _, sub in walk_with_parents(layer, include_self, into):
+        yield sub
+
+
+def walk_with_parents(
+    layer: keras.Layer,
+    include_self: bool = True,
+    into: type | tuple[type, ...] = keras.Layer,
+) -> Iterator[tuple[keras.Layer | None, keras.Layer]]:
+    """Like `walk`, yielding `(parent, layer)` (`parent` is `None` for `layer`)."""
+    seen = {id(layer)}
+    if include_self:
+        stack = [(None, layer)]
+    else:
+        stack = [(layer, sub) for sub in reversed(children(layer))]
+    while stack:
+        parent, current = stack.pop()
+        if parent is not None:
+            if id(current) in seen:
+                continue
+            seen.add(id(current))
+        yield parent, current
+        if isinstance(current, into):
+            stack.extend((current, sub) for sub in reversed(children(current)))
+
+
+def is_stochastic(layer: keras.Layer) -> bool:
     """True when the layer draws random numbers in its call (Dropout, Random*)."""
     return any(
         isinstance(value, keras.random.SeedGenerator) for value in vars(layer).values()

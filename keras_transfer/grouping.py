@@ -15,6 +15,8 @@ from collections.abc import Iterator, Mapping, Sequence
 import keras
 import numpy as np
 
+from keras_transfer._layers import walk, walk_with_parents
+
 # Natural blocks of keras.applications / keras-hub models, by layer-name prefix.
 # The first pattern that matches a layer's name gives the block it belongs to.
 _BLOCK_PATTERNS = (
@@ -187,16 +189,11 @@ def layer_groups(
     return _LayerGroups(groups)
 
 
-def _units(layer: keras.Layer, seen: set[int]) -> Iterator[tuple[keras.Layer, int]]:
+def _units(model: keras.Model) -> Iterator[tuple[keras.Layer, int]]:
     """Yields (leaf layer with weights, id of its container), forward order."""
-    for sub in layer.layers:
-        if id(sub) in seen:
-            continue
-        seen.add(id(sub))
-        if isinstance(sub, keras.Model) and sub.layers:
-            yield from _units(sub, seen)
-        elif sub.weights:
-            yield sub, id(layer)
+    for parent, sub in walk_with_parents(model, include_self=False, into=keras.Model):
+        if not (isinstance(sub, keras.Model) and sub.layers) and sub.weights:
+            yield sub, id(parent)
 
 
 def _block_key(name: str) -> str | None:
@@ -217,7 +214,7 @@ def _automatic_groups(model: keras.Layer) -> list[LayerGroup]:
     # Bottom-up: (container id, key) -> group name and its layers.
     keys: dict[tuple[int, str], list[keras.Layer]] = {}
     previous: tuple[int, str] | None = None
-    for unit, container in _units(model, set()):
+    for unit, container in _units(model):
         block = _block_key(unit.name)
         if block is not None:
             key = (container, block)
@@ -248,22 +245,6 @@ def _unique_names(groups: list[LayerGroup]) -> list[LayerGroup]:
             group = dataclasses.replace(group, name=f"{group.name}_{counts[group.name]}")
         renamed.append(group)
     return renamed
-
-
-def _all_layers(model: keras.Layer) -> list[keras.Layer]:
-    """Every layer under `model` (containers included), forward order."""
-    found, seen = [], set()
-
-    def visit(layer: keras.Layer) -> None:
-        for sub in getattr(layer, "layers", None) or []:
-            if id(sub) not in seen:
-                seen.add(id(sub))
-                found.append(sub)
-                if isinstance(sub, keras.Model):
-                    visit(sub)
-
-    visit(model)
-    return found
 
 
 def _match(pattern: str | keras.Layer, layers: list[keras.Layer]) -> list[keras.Layer]:
@@ -300,7 +281,7 @@ def _groups_from_spec(
             "`spec` names no groups. Pass at least one group, or `spec=None` for "
             f"automatic groups. Received: spec={spec!r}"
         )
-    everything = _all_layers(model) or [model]
+    everything = list(walk(model, include_self=False, into=keras.Model)) or [model]
     missing, groups, owner = [], [], {}
     for name, names in entries:
         if isinstance(names, (str, keras.Layer)):
@@ -312,7 +293,7 @@ def _groups_from_spec(
                 missing.append(pattern)
             for layer in matched:
                 members = [
-                    unit for unit, _ in _units(layer, set())
+                    unit for unit, _ in _units(layer)
                 ] if isinstance(layer, keras.Model) and layer.layers else [layer]
                 units.extend(u for u in members if u.weights and u not in units)
         if not units and not missing:

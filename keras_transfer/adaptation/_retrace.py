@@ -35,12 +35,7 @@ LeafFn = Callable[[keras.Layer, tuple, dict, int], tuple[Any, list]]
 
 def is_functional(layer: keras.Layer) -> bool:
     """True for graph models (`keras.Model(inputs, outputs)` and subclasses)."""
-    return (
-        isinstance(layer, keras.Model)
-        and not isinstance(layer, keras.Sequential)
-        and hasattr(layer, "_run_through_graph")
-        and bool(getattr(layer, "_nodes", None))
-    )
+    return isinstance(layer, keras.Model) and isinstance(layer, keras.Function)
 
 
 def is_container(layer: keras.Layer) -> bool:

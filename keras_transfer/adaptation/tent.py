@@ -8,6 +8,8 @@ import warnings
 import keras
 import numpy as np
 
+from keras_transfer import _trainability
+from keras_transfer._layers import walk
 from keras_transfer.adaptation._entropy import EntropyLoss, looks_like_probabilities
 from keras_transfer.adaptation._inference_call import InferenceCall
 from keras_transfer.adaptation._retrace import (
@@ -16,15 +18,6 @@ from keras_transfer.adaptation._retrace import (
     is_container,
     model_inputs,
 )
-
-
-def _walk(layer: keras.Layer) -> list:
-    """`layer` and, for models, every sub-layer, parents before children."""
-    found = [layer]
-    if isinstance(layer, keras.Model):
-        for sub in layer.layers:
-            found.extend(_walk(sub))
-    return found
 
 
 def _has_training_arg(layer: keras.Layer) -> bool:
@@ -143,10 +136,10 @@ class Tent:
                 stacklevel=2,
             )
         self.batchnorm_layers = list(dict.fromkeys(batchnorms))
-        self._flags = [(layer, layer.trainable) for layer in _walk(model)]
+        self._flags = _trainability.snapshot(model)
         model.trainable = True
         bn_ids = {id(layer) for layer in self.batchnorm_layers}
-        for layer in _walk(model):
+        for layer in walk(model, into=keras.Model):
             if not isinstance(layer, keras.Model):
                 layer.trainable = id(layer) in bn_ids
         self._snapshot = [
@@ -187,5 +180,4 @@ class Tent:
 
         Adapted weights are kept; call `reset()` first to drop them.
         """
-        for layer, flag in self._flags:
-            layer.trainable = flag
+        _trainability.restore(self._flags)

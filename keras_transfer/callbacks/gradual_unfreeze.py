@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import warnings
-import weakref
 from collections.abc import Mapping, Sequence
 
 import keras
 
-from keras_transfer.callbacks import _trainability
+from keras_transfer import _trainability
+from keras_transfer._layers import walk
 from keras_transfer.callbacks._optimizer_sync import sync_optimizer
 from keras_transfer.grouping import layer_groups
 
-# model -> (flags when the first GradualUnfreeze saw it, flags it left behind).
-# Lets a second `fit` on the same model object (a restart in the same process
-# after an interruption) start again from the user's frozen model.
-_STATE_BY_MODEL: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+STATE_ATTRIBUTE = "gradual_unfreeze_state"
+
+
+class _RunState:
+    """What `model.gradual_unfreeze_state` holds while a fit unfreezes it."""
+
+    __slots__ = ("original", "left")
+
+    def __init__(self, original: tuple, left: tuple) -> None:
+        self.original = original  # flags when the run started
+        self.left = left  # flags the latest stage set
 
 
 @keras.saving.register_keras_serializable(package="keras_transfer")
@@ -43,6 +51,20 @@ class GradualUnfreeze(keras.callbacks.Callback):
     their moving statistics untouched by default (as the Keras
     transfer-learning guide advises: `base(x, training=False)` alone does not
     keep them frozen once unfrozen).
+
+    The callback keeps its plan on itself (reset in `on_train_begin`). While
+    a `fit` runs, the model carries `model.gradual_unfreeze_state`: the
+    trainable flags it had when the run started and those of the current
+    stage. `on_train_end` removes it, so a later `fit` with a fresh
+    `GradualUnfreeze` on the model a finished run unfroze warns that there is
+    nothing to unfreeze and changes nothing. A `fit` that stopped with an
+    exception leaves it, so a restarted `fit` on the same model object (in
+    the same process, e.g. with `BackupAndRestore`) starts again from the
+    original flags, as a rebuilt model in a new process would.
+
+    Stage lines are printed like Keras's own progress output:
+    `keras.utils.disable_interactive_logging()` sends them to the `logging`
+    module (logger `"keras_transfer"`, level INFO) instead of stdout.
 
     Args:
         groups: the groups to unfreeze, top first: `None` for
@@ -137,15 +159,18 @@ class GradualUnfreeze(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         model = self.model
+        self._plan, self._original, self._stage = [], None, None
+        if getattr(model, "optimizer", None) is not None:
+            _unhook_optimizer_loading(model.optimizer)  # left by a failed fit
         groups = layer_groups(model, self.groups)
         current = _trainability.snapshot(model)
-        previous = _STATE_BY_MODEL.get(model)
-        if previous is not None and _trainability.flags(
-            previous[1]
+        previous = getattr(model, STATE_ATTRIBUTE, None)
+        if isinstance(previous, _RunState) and _trainability.flags(
+            previous.left
         ) == _trainability.flags(current):
-            # Same model object, left as a previous run of ours left it.
-            _trainability.restore(previous[0])
-            current = previous[0]
+            # A run of ours stopped with an exception and left the model so.
+            _trainability.restore(previous.original)
+            current = previous.original
         self._original = current
         self._plan = []
         for group in groups:
@@ -167,7 +192,7 @@ class GradualUnfreeze(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is not None:
-            vars(optimizer).pop("load_own_variables", None)
+            _unhook_optimizer_loading(optimizer)
         if not self._plan:
             return
         stage = self.stage_for_epoch(epoch)
@@ -176,7 +201,7 @@ class GradualUnfreeze(keras.callbacks.Callback):
         self._apply(stage)
         if self.verbose and stage:
             params = sum(int(keras.ops.size(w)) for w in self.model.trainable_weights)
-            print(
+            _print_msg(
                 f"GradualUnfreeze: epoch {epoch + 1}: stage {stage}/{len(self._plan)}: "
                 f"unfroze {self._plan[stage - 1][0]!r} "
                 f"({len(self.model.trainable_weights)} trainable weights, "
@@ -188,8 +213,15 @@ class GradualUnfreeze(keras.callbacks.Callback):
             logs["unfreeze_stage"] = self._stage
             logs["trainable_weights"] = len(self.model.trainable_weights)
 
+    def on_train_end(self, logs: dict | None = None) -> None:
+        model = self.model
+        if getattr(model, "optimizer", None) is not None:
+            _unhook_optimizer_loading(model.optimizer)
+        if isinstance(getattr(model, STATE_ATTRIBUTE, None), _RunState):
+            delattr(model, STATE_ATTRIBUTE)
+
     def _needs_unfreezing(self, unit: keras.Layer) -> bool:
-        for layer in unit._flatten_layers(include_self=True, recursive=True):
+        for layer in walk(unit):
             if not layer.weights:
                 continue
             if not isinstance(layer, keras.layers.BatchNormalization):
@@ -210,7 +242,9 @@ class GradualUnfreeze(keras.callbacks.Callback):
         for _, units in self._plan[:stage]:
             for unit in units:
                 _trainability.unfreeze(model, unit, self.batchnorm)
-        _STATE_BY_MODEL[model] = (self._original, _trainability.snapshot(model))
+        setattr(
+            model, STATE_ATTRIBUTE, _RunState(self._original, _trainability.snapshot(model))
+        )
         self._stage = stage
         if model.optimizer is not None:
             with _strategy_scope(model):
@@ -254,6 +288,18 @@ class GradualUnfreeze(keras.callbacks.Callback):
     @classmethod
     def from_config(cls, config: dict) -> GradualUnfreeze:
         return cls(**config)
+
+
+def _unhook_optimizer_loading(optimizer: keras.optimizers.Optimizer) -> None:
+    vars(optimizer).pop("load_own_variables", None)
+
+
+def _print_msg(message: str) -> None:
+    """Prints as Keras's progress output does: stdout, else `logging` when silenced."""
+    if keras.utils.is_interactive_logging_enabled():
+        print(message, flush=True)
+    else:
+        logging.getLogger("keras_transfer").info(message)
 
 
 def _strategy_scope(model: keras.Model) -> contextlib.AbstractContextManager:

@@ -6,7 +6,8 @@ import warnings
 
 import keras
 
-from keras_transfer._layers import is_stochastic, iter_layers
+from keras_transfer import _keras_internals
+from keras_transfer._layers import is_stochastic, walk
 
 
 def _top_layers(model: keras.Model) -> list:
@@ -69,7 +70,7 @@ def split_frozen(
         )
     while cut + 1 < len(layers):
         nxt = layers[cut + 1]
-        if nxt.weights or any(is_stochastic(sub) for sub in iter_layers(nxt)):
+        if nxt.weights or any(is_stochastic(sub) for sub in walk(nxt)):
             break
         try:
             linear = nxt.input is layers[cut].output
@@ -88,7 +89,7 @@ def split_frozen(
                 f"Received: backbone={getattr(backbone, 'name', backbone)!r}"
             )
         nested = [
-            sub.name for sub in iter_layers(layer) if sub is not layer and is_stochastic(sub)
+            sub.name for sub in walk(layer, include_self=False) if is_stochastic(sub)
         ]
         if nested:
             warnings.warn(
@@ -125,9 +126,8 @@ def _features_in(model: keras.Model, layer: keras.Layer) -> tuple:
     inputs; its call node in the outer graph holds the right tensor. Raises
     `ValueError` (from `keras.Model`) when no output is connected.
     """
-    for node in reversed(getattr(layer, "_inbound_nodes", [])):
-        outputs = node.output_tensors
-        outputs = outputs[0] if len(outputs) == 1 else list(outputs)
+    for outputs in reversed(_keras_internals.call_outputs(layer)):
+        outputs = outputs[0] if len(outputs) == 1 else outputs
         try:
             return outputs, keras.Model(model.inputs, outputs)
         except ValueError:

@@ -7,7 +7,7 @@ import warnings
 import keras
 
 from keras_transfer._device import describe_device
-from keras_transfer._layers import iter_layers
+from keras_transfer._layers import walk
 from keras_transfer.throughput.precision_choice import PrecisionChoice
 
 
@@ -72,8 +72,8 @@ def effective_settings(
     no_jit = sorted(
         {
             f"{layer.name} ({type(layer).__name__})"
-            for layer in iter_layers(model)
-            if layer is not model and not getattr(layer, "supports_jit", True)
+            for layer in walk(model, include_self=False)
+            if not getattr(layer, "supports_jit", True)
         }
     )
     policy = model.dtype_policy.name

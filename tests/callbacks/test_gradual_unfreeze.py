@@ -414,6 +414,67 @@ def test_verbose_prints_stage(capsys):
     assert "GradualUnfreeze: epoch 2: stage 1/3: unfroze 'block3' (4 trainable weights" in out
 
 
+def test_disable_interactive_logging_silences_stage_lines(capsys, caplog):
+    model, _ = _model(bn=False)
+    x, y = _data(n=8)
+    keras.utils.disable_interactive_logging()
+    try:
+        with caplog.at_level("INFO", logger="keras_transfer"):
+            model.fit(x, y, epochs=2, verbose=0, callbacks=[GradualUnfreeze()])
+    finally:
+        keras.utils.enable_interactive_logging()
+    assert "GradualUnfreeze" not in capsys.readouterr().out
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 1
+    assert messages[0].startswith("GradualUnfreeze: epoch 2: stage 1/3: unfroze 'block3'")
+
+
+def test_second_fit_on_the_unfrozen_model_warns_and_changes_nothing():
+    model, _ = _model(bn=False)
+    x, y = _data(n=8)
+    first = model.fit(x, y, epochs=4, verbose=0, callbacks=[GradualUnfreeze(verbose=0)])
+    assert first.history["trainable_weights"] == [2, 4, 6, 8]
+    assert not hasattr(model, "gradual_unfreeze_state")  # removed by on_train_end
+    trainable = [w.path for w in model.trainable_weights]
+    with pytest.warns(UserWarning, match="nothing to do"):
+        second = model.fit(x, y, epochs=2, verbose=0,
+                           callbacks=[GradualUnfreeze(verbose=0)])
+    assert [w.path for w in model.trainable_weights] == trainable
+    assert len(trainable) == 8
+    assert "unfreeze_stage" not in second.history
+
+
+class _FailAtTrainBegin(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        raise RuntimeError("failed before the first epoch")
+
+
+def test_a_fit_that_fails_early_leaves_nothing_behind():
+    model, _ = _model(bn=False)
+    x, y = _data(n=8)
+    callback = GradualUnfreeze(verbose=0)
+    with pytest.raises(RuntimeError, match="before the first epoch"):
+        model.fit(x, y, epochs=2, verbose=0, callbacks=[callback, _FailAtTrainBegin()])
+    assert len(model.trainable_weights) == 2  # nothing unfrozen yet
+    # Keras calls no `on_train_end` after an exception: the next run cleans up.
+    history = model.fit(x, y, epochs=4, verbose=0, callbacks=[GradualUnfreeze(verbose=0)])
+    assert history.history["trainable_weights"] == [2, 4, 6, 8]
+    assert "load_own_variables" not in vars(model.optimizer)
+    assert not hasattr(model, "gradual_unfreeze_state")
+
+
+def test_plan_is_reset_in_on_train_begin():
+    callback = GradualUnfreeze(verbose=0)
+    x, y = _data(n=8)
+    model, _ = _model(bn=False)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
+    assert callback.num_stages == 3
+    model, _ = _model(freeze=False, bn=False)  # the same callback, another model
+    with pytest.warns(UserWarning, match="nothing to do"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
+    assert callback.num_stages == 0
+
+
 def test_config(config_round_trip):
     config_round_trip(
         GradualUnfreeze(groups={"head": ["head"]}, epochs_per_stage=2,

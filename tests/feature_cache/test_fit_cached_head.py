@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
+from keras_transfer._keras_internals import sync_optimizer
 from keras_transfer.feature_cache import fit_cached_head
-from keras_transfer.optimizers._extend_state import extend_optimizer_state
 
 # the module (the package attribute of the same name is the function)
 fit_cached_head_module = importlib.import_module("keras_transfer.feature_cache.fit_cached_head")
@@ -95,10 +95,10 @@ def test_head_first_then_unfreeze_continues_on_the_full_model():
     fit_cached_head(model, x, y, epochs=2, batch_size=8)
     head_kernel = np.asarray(model.get_layer("out").kernel).copy()
     conv_before = np.asarray(model.get_layer("backbone").get_layer("conv").kernel).copy()
-    # what GradualUnfreeze does at a stage: unfreeze, extend optimizer state, re-trace
+    # what GradualUnfreeze does at a stage: unfreeze, sync optimizer state, re-trace
     model.get_layer("backbone").trainable = True
     model.get_layer("backbone").get_layer("bn").trainable = False
-    extend_optimizer_state(model.optimizer, model.trainable_variables)
+    sync_optimizer(model.optimizer, model.trainable_variables)
     model.make_train_function(force=True)
     model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     assert int(model.optimizer.iterations) == 8 + 4
@@ -126,8 +126,23 @@ def test_random_layer_in_the_cached_part_is_refused():
 def test_dropout_in_the_head_is_fine_and_stays_trainable():
     x, y = _data(16)
     model = _model(head_dropout=True)
+    twin = _model()  # the same model without the Dropout, same starting weights
+    for name in ("backbone", "hidden", "out"):
+        twin.get_layer(name).set_weights(model.get_layer(name).get_weights())
+    before = {w.path: keras.ops.convert_to_numpy(w) for w in model.weights}
+    trainable = [w.path for w in model.trainable_weights]
     history = fit_cached_head(model, x, y, epochs=2, batch_size=8)
+    fit_cached_head(twin, x, y, epochs=2, batch_size=8)
     assert len(history.history["loss"]) == 2
+    after = {w.path: keras.ops.convert_to_numpy(w) for w in model.weights}
+    # The head trained, the cached backbone did not, and the flags are as they were.
+    assert [w.path for w in model.trainable_weights] == trainable
+    assert len(trainable) == 4
+    for path in before:
+        assert np.array_equal(before[path], after[path]) == (path not in trainable), path
+    # The Dropout was active in the head fit: the twin without it ends elsewhere.
+    hidden = keras.ops.convert_to_numpy(model.get_layer("hidden").kernel)
+    assert not np.allclose(hidden, keras.ops.convert_to_numpy(twin.get_layer("hidden").kernel))
 
 
 def test_errors():

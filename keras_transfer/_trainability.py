@@ -1,27 +1,24 @@
-"""Snapshot, restore and change `trainable` flags of nested Keras layers.
+"""Private: snapshot, restore and change `trainable` flags of nested Keras layers.
 
 In Keras 3 `layer.trainable = x` recurses into every sublayer and sets the
 `trainable` flag of their variables, and `model.trainable_variables` is the
 model's variables whose own flag is set. So a nested container is made
 trainable by setting it and then restoring the flags of everything inside it
-that must stay as it was.
+that must stay as it was. Used by `GradualUnfreeze` and `Tent`.
 """
 
 from __future__ import annotations
 
 import keras
 
+from keras_transfer._layers import walk, walk_with_parents
+
 BATCHNORM_MODES = ("frozen", "affine", "train")
-
-
-def _sublayers(layer: keras.Layer) -> list[keras.Layer]:
-    """`layer` and every layer under it, each parent before its children."""
-    return layer._flatten_layers(include_self=True, recursive=True)
 
 
 def snapshot(layer: keras.Layer) -> tuple[tuple, tuple]:
     """The `trainable` flags of `layer`, its sublayers and their variables."""
-    layers = tuple((sub, sub.trainable) for sub in _sublayers(layer))
+    layers = tuple((sub, sub.trainable) for sub in walk(layer))
     variables = tuple((v, v.trainable) for v in layer.weights)
     return layers, variables
 
@@ -56,7 +53,7 @@ def unfreeze(root: keras.Layer, unit: keras.Layer, batchnorm: str) -> None:
     unit.trainable = True
     if batchnorm == "train":
         return
-    for layer in _sublayers(unit):
+    for layer in walk(unit):
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.trainable = False
             if batchnorm == "affine":
@@ -73,14 +70,12 @@ def _restore_below(container: keras.Layer, state: tuple[tuple, tuple]) -> None:
 
 def _ancestors(root: keras.Layer, unit: keras.Layer) -> list[keras.Layer]:
     """Layers from `root` down to `unit`'s parent (excluding `unit`)."""
-    path: list[keras.Layer] = []
-
-    def visit(layer: keras.Layer) -> bool:
-        path.append(layer)
-        for sub in layer._layers:
-            if sub is unit or visit(sub):
-                return True
-        path.pop()
-        return False
-
-    return path if visit(root) else []
+    parents = {id(layer): parent for parent, layer in walk_with_parents(root)}
+    if id(unit) not in parents or unit is root:
+        return []
+    path = []
+    parent = parents[id(unit)]
+    while parent is not None:
+        path.append(parent)
+        parent = parents[id(parent)]
+    return path[::-1]
