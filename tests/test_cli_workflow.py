@@ -158,9 +158,15 @@ def test_export_serves_float32_probabilities_equal_to_the_model(fitted, capsys, 
     assert served.dtype == tf.float32
     model = keras.saving.load_model(fitted["out"], safe_mode=False)
     np.testing.assert_allclose(served.numpy(), model.predict(pixels, verbose=0), rtol=1e-5, atol=1e-6)
-    # An existing OUT is kept unless --overwrite.
+    # An existing OUT is kept unless --overwrite; a format Keras does not have is refused.
     assert cli.main(["export", str(fitted["out"]), str(out), "--unsafe"]) == 2
     assert "--overwrite" in capsys.readouterr().err
+    assert cli.main(["export", str(fitted["out"]), str(tmp_path / "x"), "--unsafe",
+                     "--format", "no_such_format"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "`--format` 'no_such_format'" in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists()
+    assert not [p for p in os.listdir(tmp_path) if ".partial" in p]
 
 
 def test_model_with_a_savedmodel_needs_unsafe(fitted, capsys, tmp_path):

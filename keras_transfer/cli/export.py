@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         try:
             model.export(partial, format=args.format, verbose=False)
-        except ValueError as error:
+        except (ValueError, ImportError) as error:  # unknown format, missing package
             raise UserError(
                 f"`--format` {args.format!r}: model.export() refused it: {error}"
             ) from error
