@@ -80,6 +80,12 @@ class SavedModelCall:
         }
         self.input_specs = _unique([t.inputs for t in self.traces])
         self.output_key = self._check_output_key(output_key)
+        # XLA has no string kernels (e.g. a text preprocessing SavedModel).
+        self.uses_strings = any(
+            spec.dtype == tf.string
+            for t in self.traces
+            for spec in tf.nest.flatten(t.inputs) + tf.nest.flatten(t.outputs)
+        )
 
     def _check_argument_names(self, arguments: dict) -> None:
         accepted = [p for p in self.parameters if p != "training"]

@@ -46,7 +46,10 @@ class HubBackbone(keras.layers.Layer):
     frozen layer always runs in inference mode. Regularization losses are
     added while the layer is trainable. Inputs are cast to the SavedModel's
     dtypes and floating outputs to the layer's compute dtype, so
-    `mixed_float16` / `mixed_bfloat16` and `jit_compile=True` work.
+    `mixed_float16` / `mixed_bfloat16` and `jit_compile=True` work (except
+    for SavedModels that take or return strings, e.g. text preprocessing:
+    XLA has no string ops, so such a layer has `supports_jit = False` and
+    Keras compiles its model without XLA).
     `compute_output_shape` and `compute_output_spec` answer from the
     SavedModel's output specs without running it.
 
@@ -152,6 +155,10 @@ class HubBackbone(keras.layers.Layer):
         # (they stay in the trainable store, so `trainable = True` thaws them).
         for variable in self._savedmodel_weights:
             variable.trainable = variable.trainable and self.trainable
+        # Keras then compiles a model holding it without XLA under "auto"
+        # (on a GPU) and refuses `jit_compile=True` with a warning, as for
+        # its own string layers.
+        self.supports_jit = not self._call_plan.uses_strings
         self.built = True
         if trainable and not self._call_plan.accepts_training:
             warnings.warn(

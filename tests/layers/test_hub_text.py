@@ -73,6 +73,16 @@ def test_classifier_shapes_follow_the_tutorial(savedmodel):
     }
 
 
+def test_string_savedmodels_turn_xla_off_as_keras_string_layers_do(savedmodel):
+    model, encoder = _classifier(savedmodel)
+    assert model.get_layer("preprocessing").supports_jit is False
+    assert encoder.supports_jit is True
+    with pytest.warns(UserWarning, match="doesn't support `jit_compile=True`"):
+        model.compile("adam", "mse", jit_compile=True)
+    assert model.jit_compile is False
+    model.fit(TEXT[:8], np.zeros((8, 2)), epochs=1, verbose=0)
+
+
 def test_fine_tunes_with_gradual_unfreeze_and_layerwise_lr_and_round_trips(savedmodel, tmp_path):
     import keras_transfer as kt
 
