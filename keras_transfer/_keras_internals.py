@@ -15,6 +15,8 @@ scripts/test.sh` runs the suite against the newest Keras release.
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 
 # --- Layers: walking nested layers, functional graphs ----------------------
@@ -49,3 +51,185 @@ def call_outputs(layer: keras.Layer) -> list[list]:
 
 
 # --- Optimizers: state for variables that become trainable later -----------
+
+
+def optimizer_variables_for(
+    optimizer: keras.optimizers.Optimizer,
+) -> list[keras.Variable]:
+    """The model variables a built `optimizer` holds state for, in order.
+
+    Keras today: `build(variables)` stores a copy of the list in
+    `optimizer._trainable_variables`; the JAX trainer's `stateless_apply`
+    pairs the trainable values it is given with this list by position.
+    Empty for an unbuilt optimizer.
+    """
+    if not optimizer.built:
+        return []
+    return list(optimizer._trainable_variables)
+
+
+def set_optimizer_variables_for(
+    optimizer: keras.optimizers.Optimizer, variables: list[keras.Variable]
+) -> None:
+    """Makes a wrapper optimizer record `variables` as the ones it updates.
+
+    For wrappers whose own state does not depend on the variables
+    (`LossScaleOptimizer`, `LayerwiseLR`): Keras today keeps the list in
+    `_trainable_variables` and a `{_var_key(v): position}` dict in
+    `_trainable_variables_indices` (`apply(grads)` without variables checks
+    its length). The list is written to the instance dict: `setattr` would make
+    Keras's attribute tracking adopt the model variables as optimizer
+    variables.
+    """
+    vars(optimizer)["_trainable_variables"] = list(variables)
+    optimizer._trainable_variables_indices.clear()
+    for i, variable in enumerate(variables):
+        optimizer._trainable_variables_indices[optimizer._var_key(variable)] = i
+
+
+def rebuild_keeping_state(
+    optimizer: keras.optimizers.Optimizer, variables: list[keras.Variable]
+) -> None:
+    """Rebuilds a built plain optimizer on exactly `variables`, in their order.
+
+    Keras today: `build` creates every per-variable state variable (slots,
+    EMA averages, gradient accumulators) through `add_variable_from_reference`,
+    named `<variable path with "/" -> "_">_<slot>`, appends it to
+    `optimizer._variables` and resets its per-variable lists; `iterations` and
+    the learning-rate variable are created in `__init__`, so a second `build`
+    leaves them alone. Each old state variable is copied into its same-path
+    twin and dropped; the state of variables not in `variables` is dropped.
+    """
+    before = list(optimizer._variables)
+    before_ids = {id(v) for v in before}
+    dropped = [
+        v.path.replace("/", "_") + "_"
+        for v in optimizer_variables_for(optimizer)
+        if id(v) not in {id(w) for w in variables}
+    ]
+    optimizer._trainable_variables_indices.clear()
+    optimizer.built = False
+    optimizer.build(list(variables))
+    optimizer.built = True
+    created = {v.path: v for v in optimizer._variables if id(v) not in before_ids}
+    stale = set()
+    for old in before:
+        twin = created.get(old.path)
+        if twin is not None:
+            twin.assign(old.value)
+            stale.add(id(old))
+        elif dropped and old.name.startswith(tuple(dropped)):
+            stale.add(id(old))
+    # In place (TensorFlow tracks this list); delete from the end.
+    for i in reversed(range(len(optimizer._variables))):
+        if id(optimizer._variables[i]) in stale:
+            del optimizer._variables[i]
+
+
+def sync_optimizer(
+    optimizer: keras.optimizers.Optimizer, variables: list[keras.Variable]
+) -> list[keras.Variable]:
+    """Gives `optimizer` state for exactly `variables`, in their order.
+
+    The one implementation used by `GradualUnfreeze` (between epochs) and
+    `LayerwiseLR.build` (each multiplier group's optimizer). An unbuilt
+    optimizer is built; a built one keeps the state of the variables it knew
+    (bit-identical), gets fresh state (zeros, as a new optimizer) for new ones
+    and drops the state of variables not given; `iterations` is kept. A
+    wrapper with `inner_optimizer` (`LossScaleOptimizer`) is synced through
+    its inner optimizer; an optimizer whose class sets
+    `builds_incrementally = True` (`LayerwiseLR`) is given the list through
+    its own `build`.
+
+    Call it eagerly (in a callback, before `fit`), under the model's
+    `tf.distribute` strategy scope if any, then re-make the train function
+    (`model.make_train_function(force=True)`).
+
+    Args:
+        optimizer: a Keras optimizer, built or not.
+        variables: the model variables it updates from now on.
+
+    Returns:
+        The variables that were new to the optimizer.
+    """
+    variables = list(variables)
+    known = optimizer_variables_for(optimizer)
+    known_ids = {id(v) for v in known}
+    new = [v for v in variables if id(v) not in known_ids]
+    if not optimizer.built:
+        optimizer.build(variables)
+        return new
+    if [id(v) for v in known] == [id(v) for v in variables]:
+        return new
+    if getattr(type(optimizer), "builds_incrementally", False):
+        optimizer.build(variables)
+        return new
+    inner = getattr(optimizer, "inner_optimizer", None)
+    if inner is None:
+        rebuild_keeping_state(optimizer, variables)
+        return new
+    sync_optimizer(inner, variables)
+    set_optimizer_variables_for(optimizer, variables)
+    return new
+
+
+def step_counter(optimizer: keras.optimizers.Optimizer) -> keras.Variable:
+    """The variable `optimizer.apply` adds 1 to on every call.
+
+    Keras today: `optimizer._iterations`; the public `iterations` is that
+    variable, or (with `gradient_accumulation_steps`) a tensor dividing it,
+    and schedules, Adam's bias correction, EMA and accumulation all read it.
+    """
+    return optimizer._iterations
+
+
+def copy_weight_decay_exclusions(
+    source: keras.optimizers.Optimizer, target: keras.optimizers.Optimizer
+) -> None:
+    """Makes `target` exclude from weight decay what `source` excludes.
+
+    Keras today: `exclude_from_weight_decay(var_list, var_names)` stores a set
+    of `_var_key`s in `_exclude_from_weight_decay` and a compiled pattern in
+    `_exclude_from_weight_decay_pattern` (neither is in `get_config()`), and
+    `_use_weight_decay` caches its answers in `_exclude_from_weight_decay_cache`.
+    """
+    state = vars(source)
+    for name in ("_exclude_from_weight_decay", "_exclude_from_weight_decay_pattern"):
+        if name in state:
+            vars(target)[name] = state[name]
+    vars(target)["_exclude_from_weight_decay_cache"] = {}
+
+
+def strategy_scope(
+    optimizer: keras.optimizers.Optimizer,
+) -> contextlib.AbstractContextManager:
+    """The scope of the `tf.distribute` strategy `optimizer` was created under.
+
+    Keras today: on TensorFlow an optimizer stores
+    `tf.distribute.get_strategy()` at construction in `_distribution_strategy`
+    and creates its state variables under it; an optimizer created later (a
+    `LayerwiseLR` group) must be created in the same scope. A no-op context on
+    other backends.
+    """
+    strategy = getattr(optimizer, "_distribution_strategy", None)
+    if strategy is None:
+        return contextlib.nullcontext()
+    import tensorflow as tf
+
+    if strategy is tf.distribute.get_strategy():  # already in it, or the default
+        return contextlib.nullcontext()
+    return strategy.scope()
+
+
+def uses_weight_decay(
+    optimizer: keras.optimizers.Optimizer, variable: keras.Variable
+) -> bool:
+    """Whether `optimizer` decays `variable` (not excluded from weight decay).
+
+    Keras today: `optimizer._use_weight_decay(variable)` answers from the
+    `exclude_from_weight_decay` settings. The PyTorch backend's
+    `_apply_weight_decay` fails on a call where every variable is excluded
+    (`torch._foreach_mul_` of an empty list), so a `LayerwiseLR` group made
+    only of excluded variables gets no weight decay at all.
+    """
+    return bool(optimizer._use_weight_decay(variable))

@@ -7,6 +7,7 @@ fails here first, with the assumption in its message.
 from __future__ import annotations
 
 import keras
+import numpy as np
 import pytest
 
 from keras_transfer import _keras_internals
@@ -60,3 +61,112 @@ def test_call_outputs():
 
 
 # --- Optimizers -------------------------------------------------------------
+
+
+def _two_variables():
+    a = keras.Variable(np.ones((2, 2), "float32"), name="a")
+    b = keras.Variable(np.ones((3,), "float32"), name="b")
+    return a, b
+
+
+def _grads_for(*variables):
+    return [keras.ops.ones(v.shape) for v in variables]
+
+
+def test_optimizer_variables_for():
+    a, b = _two_variables()
+    opt = keras.optimizers.Adam(0.1)
+    assert _keras_internals.optimizer_variables_for(opt) == []
+    opt.build([b, a])
+    got = _keras_internals.optimizer_variables_for(opt)
+    assert [id(v) for v in got] == [id(b), id(a)], "build keeps the list in order"
+
+
+def test_set_optimizer_variables_for():
+    a, b = _two_variables()
+    inner = keras.optimizers.SGD(0.1)
+    wrapper = keras.optimizers.LossScaleOptimizer(inner)
+    wrapper.build([a])
+    _keras_internals.rebuild_keeping_state(inner, [a, b])
+    _keras_internals.set_optimizer_variables_for(wrapper, [a, b])
+    assert [id(v) for v in _keras_internals.optimizer_variables_for(wrapper)] == [
+        id(a),
+        id(b),
+    ]
+    assert not any(v is a or v is b for v in wrapper.variables), "model vars adopted"
+    inner.apply(_grads_for(a, b))  # `apply(grads)` pairs grads with the list
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(b), 0.9 * np.ones(3))
+
+
+def test_rebuild_keeping_state():
+    a, b = _two_variables()
+    opt = keras.optimizers.Adam(0.1)
+    opt.build([a])
+    opt.apply(_grads_for(a), [a])
+    slots = {v.path: keras.ops.convert_to_numpy(v) for v in opt.variables}
+    _keras_internals.rebuild_keeping_state(opt, [b, a])
+    paths = [v.path for v in opt.variables]
+    assert len(paths) == len(set(paths)) == 2 + 2 * 2, paths  # no stale copies
+    for v in opt.variables:
+        if v.path in slots:
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(v), slots[v.path])
+        else:
+            assert not keras.ops.convert_to_numpy(v).any(), f"{v.path}: fresh zeros"
+    _keras_internals.rebuild_keeping_state(opt, [b])
+    assert not [v.path for v in opt.variables if "_a_" in v.path or "/a_" in v.path]
+    assert len(opt.variables) == 2 + 2
+
+
+def test_sync_optimizer():
+    a, b = _two_variables()
+    inner = keras.optimizers.Adam(0.1)
+    wrapper = keras.optimizers.LossScaleOptimizer(inner)
+    assert _keras_internals.sync_optimizer(wrapper, [a]) == [a]  # builds
+    new = _keras_internals.sync_optimizer(wrapper, [b, a])
+    assert [id(v) for v in new] == [id(b)]
+    for opt in (wrapper, inner):
+        order = _keras_internals.optimizer_variables_for(opt)
+        assert [id(v) for v in order] == [id(b), id(a)]
+    assert _keras_internals.sync_optimizer(wrapper, [b, a]) == []
+
+
+def test_step_counter():
+    a, _ = _two_variables()
+    opt = keras.optimizers.SGD(0.1, gradient_accumulation_steps=2)
+    opt.apply(_grads_for(a), [a])
+    counter = _keras_internals.step_counter(opt)
+    assert isinstance(counter, keras.Variable)
+    assert int(keras.ops.convert_to_numpy(counter)) == 1, "counts every apply"
+    assert int(keras.ops.convert_to_numpy(opt.iterations)) == 0, "iterations divides"
+
+
+def test_copy_weight_decay_exclusions():
+    a, b = _two_variables()
+    source = keras.optimizers.AdamW(0.1, weight_decay=0.5)
+    source.exclude_from_weight_decay(var_list=[a], var_names=["b"])
+    target = keras.optimizers.SGD(0.1, weight_decay=0.5)
+    _keras_internals.copy_weight_decay_exclusions(source, target)
+    c = keras.Variable(np.ones((2,), "float32"), name="c")
+    target.apply([keras.ops.zeros(v.shape) for v in (a, b, c)], [a, b, c])
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), np.ones((2, 2)))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(b), np.ones(3))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(c), np.full(2, 0.95))
+
+
+def test_strategy_scope():
+    opt = keras.optimizers.SGD(0.1)
+    with _keras_internals.strategy_scope(opt):
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            assert tf.distribute.get_strategy() is opt._distribution_strategy
+        else:
+            assert not hasattr(opt, "_distribution_strategy")
+
+
+def test_uses_weight_decay():
+    a, b = _two_variables()
+    opt = keras.optimizers.AdamW(0.1, weight_decay=0.5)
+    opt.exclude_from_weight_decay(var_names=["b"])
+    assert _keras_internals.uses_weight_decay(opt, a) is True
+    assert _keras_internals.uses_weight_decay(opt, b) is False

@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 import keras
 
 from keras_transfer import _trainability
+from keras_transfer._keras_internals import sync_optimizer
 from keras_transfer._layers import walk
-from keras_transfer.callbacks._optimizer_sync import sync_optimizer
 from keras_transfer.grouping import layer_groups
 
 STATE_ATTRIBUTE = "gradual_unfreeze_state"

@@ -9,7 +9,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 import keras
 
-from keras_transfer.optimizers import _extend_state
+from keras_transfer import _keras_internals
+from keras_transfer.optimizers._group_optimizer import eager_scope, make_group_optimizer
 from keras_transfer.optimizers._multiplier_rules import (
     MultiplierRules,
     check_multiplier,
@@ -17,7 +18,6 @@ from keras_transfer.optimizers._multiplier_rules import (
     format_table,
     same_weight,
 )
-from keras_transfer.optimizers._scaled_steps import scaled_learning_rates
 
 Multipliers = (
     Mapping[str, float]
@@ -38,14 +38,26 @@ class LayerwiseLR(keras.optimizers.Optimizer):
     `m == 0` is not updated at all: it and its optimizer slots stay
     bit-identical.
 
-    The wrapped optimizer does all the work (its clipping, gradient
-    accumulation, EMA, loss-scale factor, schedule and `iterations`), so
+    How: the wrapped optimizer updates the variables with `m == 1` (and holds
+    the untouched state of those with `m == 0`); every other multiplier gets
+    its own optimizer of the same class, built from the wrapped one's
+    `get_config()` with the learning rate `lambda: base_learning_rate * m`,
+    and updates only its group, through its own public `apply`. Nothing of
+    the wrapped optimizer is patched, so this holds on every backend
+    (TensorFlow, JAX, PyTorch, whose built-in optimizers update all
+    variables in one fused call) and under `tf.distribute` and
+    `keras.distribution`. All groups share the base rate and step count, so
     `learning_rate` reads and sets the wrapped optimizer's base rate:
     `ReduceLROnPlateau`, `LearningRateScheduler` and `LearningRateSchedule`s
-    work unchanged. Under `mixed_float16`, `compile()` wraps this optimizer
-    in a `LossScaleOptimizer` as usual. Variables unfrozen later
-    (`GradualUnfreeze`) get their multiplier when the train step is
-    re-traced.
+    work unchanged. Each group's optimizer applies the wrapped optimizer's
+    own clipping, gradient accumulation, EMA, loss-scale factor and
+    `exclude_from_weight_decay` to its group; `global_clipnorm` therefore
+    clips each group by its own norm when there is more than one group
+    (identical to the wrapped optimizer alone when every multiplier is 1).
+    Under `mixed_float16`, `compile()` wraps this optimizer in a
+    `LossScaleOptimizer` as usual. Variables unfrozen later
+    (`GradualUnfreeze`) get their multiplier and fresh state, and the state
+    of the others is kept.
 
     Multipliers are looked up per variable in this order: the `multipliers`
     patterns, `re.search`ed in `variable.path` (first match wins); then the
@@ -54,7 +66,9 @@ class LayerwiseLR(keras.optimizers.Optimizer):
     Args:
         optimizer: the optimizer to wrap: a `keras.optimizers.Optimizer`
             instance, or a name or config for `keras.optimizers.get`. Not a
-            wrapper (`LossScaleOptimizer`, `MultiOptimizer`).
+            wrapper (`LossScaleOptimizer`, `MultiOptimizer`). Its class must
+            round-trip through `get_config()` / `from_config()` (all Keras
+            optimizers do).
         multipliers: dict of regular expression -> multiplier (float >= 0),
             a list of `(pattern, multiplier)` pairs, or a callable
             `variable -> multiplier` (a callable cannot be serialized).
@@ -101,6 +115,10 @@ class LayerwiseLR(keras.optimizers.Optimizer):
     ```
     """
 
+    # `keras_transfer._keras_internals.sync_optimizer` hands a changed
+    # variable list to `build` (which keeps every group's state).
+    builds_incrementally = True
+
     def __init__(
         self,
         optimizer: keras.optimizers.Optimizer | str | dict,
@@ -132,8 +150,11 @@ class LayerwiseLR(keras.optimizers.Optimizer):
             self._rules.warn_unmatched(model.weights, "weights of `model`")
             self._checked_against_model = True
         self._saved = _check_saved(variable_multipliers)
-        # Variable key -> (multiplier, rule) of every variable seen so far.
-        self._applied: dict[object, tuple[float, str]] = {}
+        # id(variable) -> (multiplier, rule) of every variable seen so far.
+        self._applied: dict[int, tuple[float, str]] = {}
+        # Multiplier -> its optimizer (not 0 or 1), sorted by multiplier so
+        # that `variables` has the same order after a `.keras` reload.
+        self._group_optimizers: dict[float, keras.optimizers.Optimizer] = {}
 
     # -- pass-through, as `keras.optimizers.LossScaleOptimizer` --------------
 
@@ -148,43 +169,126 @@ class LayerwiseLR(keras.optimizers.Optimizer):
 
     @property
     def iterations(self) -> keras.Variable:
-        """The wrapped optimizer's step counter."""
+        """The wrapped optimizer's step counter (every group shares its count)."""
         return self.inner_optimizer.iterations
 
     @property
     def variables(self) -> list[keras.Variable]:
-        """This wrapper's own variables, then the wrapped optimizer's."""
-        return self._variables + self.inner_optimizer.variables
+        """This wrapper's own variables, the wrapped optimizer's, then each group's."""
+        variables = self._variables + self.inner_optimizer.variables
+        for optimizer in self.__dict__.get("_group_optimizers", {}).values():
+            variables += optimizer.variables
+        return variables
 
     @property
     def loss_scale_factor(self) -> float | None:
-        """The wrapped optimizer's `loss_scale_factor` (set through to it)."""
+        """The wrapped optimizer's `loss_scale_factor` (set through to every group)."""
         inner = self.__dict__.get("inner_optimizer")
         return None if inner is None else inner.loss_scale_factor
 
     @loss_scale_factor.setter
     def loss_scale_factor(self, value: float | None) -> None:
-        inner = self.__dict__.get("inner_optimizer")
-        if inner is not None:
-            inner.loss_scale_factor = value
+        for optimizer in self._all_optimizers():
+            optimizer.loss_scale_factor = value
 
     def scale_loss(self, loss: object) -> object:
         """Scales the loss as the wrapped optimizer would."""
         return self.inner_optimizer.scale_loss(loss)
 
+    def exclude_from_weight_decay(
+        self, var_list: list | None = None, var_names: list[str] | None = None
+    ) -> None:
+        """Excludes variables from weight decay, in every group (see Keras's)."""
+        self.inner_optimizer.exclude_from_weight_decay(var_list, var_names)
+        for optimizer in self._group_optimizers.values():
+            _keras_internals.copy_weight_decay_exclusions(
+                self.inner_optimizer, optimizer
+            )
+
     def finalize_variable_values(self, var_list: list[keras.Variable]) -> None:
-        """Lets the wrapped optimizer finalize (e.g. write its EMA weights)."""
-        self.inner_optimizer.finalize_variable_values(var_list)
+        """Lets each group's optimizer finalize (e.g. write its EMA weights)."""
+        for optimizer in self._all_optimizers():
+            members = _keras_internals.optimizer_variables_for(optimizer)
+            if members:
+                optimizer.finalize_variable_values(members)
 
     # -- building and applying ----------------------------------------------
 
     def build(self, var_list: list[keras.Variable]) -> None:
-        """Builds the wrapped optimizer (or extends its state) for `var_list`."""
+        """Builds each multiplier group's optimizer for `var_list`.
+
+        May be called again with another list (variables unfrozen or frozen
+        later): the state of the variables kept is kept bit-identical, new
+        ones get fresh state, and a new multiplier gets its own optimizer
+        whose step count starts at the shared one.
+        """
         var_list = list(var_list)
-        _extend_state.extend_optimizer_state(self.inner_optimizer, var_list)
-        # The base `build` records the variables and their indices (it stops
-        # Keras from tracking the model variables as optimizer variables).
-        super().build(var_list)
+        self._restore_saved(var_list)
+        self._resolve(var_list)
+        groups: dict[float, list[keras.Variable]] = {1.0: []}
+        for variable in var_list:
+            m = self._applied[id(variable)][0]
+            groups.setdefault(1.0 if m == 0.0 else m, []).append(variable)
+        inner = self.inner_optimizer
+        with eager_scope(), _keras_internals.strategy_scope(inner):
+            _keras_internals.sync_optimizer(inner, groups.pop(1.0))
+            for m in groups:
+                if m not in self._group_optimizers:
+                    self._group_optimizers[m] = make_group_optimizer(inner, m)
+            self._group_optimizers = dict(sorted(self._group_optimizers.items()))
+            for m, optimizer in self._group_optimizers.items():
+                _sync_group(inner, optimizer, groups.get(m, []))
+        if self.built:
+            _keras_internals.set_optimizer_variables_for(self, var_list)
+        else:
+            # The base `build` records the variables (the JAX path's
+            # `stateless_apply` pairs values with them by position).
+            super().build(var_list)
+        if (
+            self.warn_unmatched
+            and not self._checked_against_model
+            and self._rules.patterns
+        ):
+            self._rules.warn_unmatched(var_list, "variables being built")
+
+    def apply(self, grads: list, trainable_variables: list | None = None) -> None:
+        """Applies `grads`: each multiplier group through its own optimizer."""
+        if not self.built:
+            with keras.name_scope(self.name, caller=self):
+                self.build(list(trainable_variables))
+            self.built = True
+        if trainable_variables is None:
+            trainable_variables = self._built_with()
+        by_optimizer: dict[int, tuple[list, list]] = {}
+        for grad, variable in zip(grads, trainable_variables, strict=True):
+            m = self._multiplier_of(variable)
+            if m == 0.0 or grad is None:
+                continue
+            optimizer = self.inner_optimizer if m == 1.0 else self._group_optimizers[m]
+            pair = by_optimizer.setdefault(id(optimizer), ([], []))
+            pair[0].append(grad)
+            pair[1].append(variable)
+        # Every optimizer counts every step, as the wrapped one alone would
+        # (schedules, bias corrections, accumulation and EMA read the count;
+        # `build` starts them equal); the groups go first, so that they read
+        # the base rate of this step.
+        for optimizer in [*self._group_optimizers.values(), self.inner_optimizer]:
+            if id(optimizer) in by_optimizer:
+                optimizer.apply(*by_optimizer[id(optimizer)])
+            else:
+                _keras_internals.step_counter(optimizer).assign_add(1)
+
+    def _built_with(self) -> list[keras.Variable]:
+        return _keras_internals.optimizer_variables_for(self)
+
+    def _all_optimizers(self) -> list[keras.optimizers.Optimizer]:
+        # Read through `__dict__`: the base `__init__` sets
+        # `loss_scale_factor` before the wrapped optimizer is stored.
+        inner = self.__dict__.get("inner_optimizer")
+        groups = self.__dict__.get("_group_optimizers", {})
+        return [] if inner is None else [inner, *groups.values()]
+
+    def _restore_saved(self, var_list: list[keras.Variable]) -> None:
         saved = self._saved
         if (
             saved
@@ -194,86 +298,25 @@ class LayerwiseLR(keras.optimizers.Optimizer):
                 for (path, _), v in zip(saved, var_list, strict=True)
             )
         ):
-            key = self.inner_optimizer._var_key
             for (_, m), v in zip(saved, var_list, strict=True):
-                self._applied[key(v)] = (m, "saved with the model")
-        self._resolve(var_list)
-        if (
-            self.warn_unmatched
-            and not self._checked_against_model
-            and self._rules.patterns
-        ):
-            self._rules.warn_unmatched(var_list, "variables being built")
-
-    def apply(self, grads: list, trainable_variables: list | None = None) -> None:
-        """Applies `grads` through the wrapped optimizer with scaled rates."""
-        if not self.built:
-            with keras.name_scope(self.name, caller=self):
-                self.build(list(trainable_variables))
-            self.built = True
-        self._resolve(self._trainable_variables)
-        with scaled_learning_rates(
-            self.inner_optimizer, self._multiplier_of_backend
-        ) as s:
-            self.inner_optimizer.apply(grads, trainable_variables)
-        self._check_update_step_used(s.update_calls, grads)
-
-    def stateless_apply(
-        self, optimizer_variables: list, grads: list, trainable_variables: list
-    ) -> tuple[list, list]:
-        """Stateless `apply` (JAX): returns new trainable and optimizer values."""
-        if not self.built:
-            raise ValueError(
-                "To call `stateless_apply`, LayerwiseLR must be built. Call "
-                "`optimizer.build(trainable_variables)` first."
-            )
-        own = len(self._variables)
-        self._resolve(self._trainable_variables)
-        with scaled_learning_rates(
-            self.inner_optimizer, self._multiplier_of_backend
-        ) as s:
-            new_trainable, new_inner = self.inner_optimizer.stateless_apply(
-                list(optimizer_variables[own:]), grads, trainable_variables
-            )
-        self._check_update_step_used(s.update_calls, grads)
-        # Values, not variables (a LossScaleOptimizer passes our variables).
-        own_values = [keras.ops.convert_to_tensor(v) for v in optimizer_variables[:own]]
-        return new_trainable, own_values + list(new_inner)
+                self._applied.setdefault(id(v), (m, "saved with the model"))
 
     def _resolve(self, variables: list[keras.Variable]) -> None:
-        key = self.inner_optimizer._var_key
         for variable in variables:
-            k = key(variable)
-            if k not in self._applied:
-                self._applied[k] = self._rules.resolve(variable)
+            if id(variable) not in self._applied:
+                self._applied[id(variable)] = self._rules.resolve(variable)
 
-    def _multiplier_of_backend(self, variable: object) -> float:
-        key = self.inner_optimizer._var_key(variable)
+    def _multiplier_of(self, variable: keras.Variable) -> float:
         try:
-            return self._applied[key][0]
+            return self._applied[id(variable)][0]
         except KeyError:
             raise ValueError(
-                f"LayerwiseLR has no multiplier for variable {variable.name!r}: it was "
-                "not among the variables the optimizer was built with or extended to. "
-                "HINT: after changing `trainable`, call keras_transfer.optimizers."
-                "_extend_state.extend_optimizer_state(model.optimizer, "
-                "model.trainable_variables) and `model.make_train_function(force=True)` "
-                "(GradualUnfreeze does both)."
+                f"LayerwiseLR has no multiplier for variable {_path(variable)!r}: it "
+                "was not among the variables the optimizer was built with. HINT: "
+                "after changing `trainable`, call `optimizer.build(model."
+                "trainable_variables)` (it keeps the state of the others) and "
+                "`model.make_train_function(force=True)` (GradualUnfreeze does both)."
             ) from None
-
-    def _check_update_step_used(self, update_calls: int, grads: list) -> None:
-        # With gradient accumulation, an eager non-update step skips `update_step`.
-        accumulating = self.inner_optimizer.gradient_accumulation_steps
-        if update_calls == 0 and not accumulating and any(g is not None for g in grads):
-            raise TypeError(
-                f"`optimizer` {type(self.inner_optimizer).__name__} did not route its "
-                "updates through `update_step(gradient, variable, learning_rate)`, so "
-                "LayerwiseLR cannot scale its learning rate per variable. Wrap an "
-                "optimizer built on `keras.optimizers.Optimizer.update_step` (all "
-                "built-in Keras optimizers are)."
-            )
-
-    # -- inspection -----------------------------------------------------------
 
     def resolved_multipliers(
         self, model_or_variables: keras.Layer | list | None = None
@@ -319,7 +362,7 @@ class LayerwiseLR(keras.optimizers.Optimizer):
                     "`model_or_variables` (a model or a list of variables), or build it "
                     "first. Received: model_or_variables=None"
                 )
-            return list(self._trainable_variables)
+            return list(self._built_with())
         if isinstance(model_or_variables, keras.Layer):
             if all_weights:
                 return list(model_or_variables.weights)
@@ -333,9 +376,8 @@ class LayerwiseLR(keras.optimizers.Optimizer):
 
     def _rows(self, model_or_variables: object) -> list[tuple[str, float, str]]:
         rows = []
-        key = self.inner_optimizer._var_key
         for variable in self._variables_of(model_or_variables):
-            m, rule = self._applied.get(key(variable)) or self._rules.resolve(variable)
+            m, rule = self._applied.get(id(variable)) or self._rules.resolve(variable)
             rows.append((_path(variable), m, rule))
         return rows
 
@@ -359,11 +401,7 @@ class LayerwiseLR(keras.optimizers.Optimizer):
                 f"{self._rules.function!r}"
             )
         if self.built:
-            self._resolve(self._trainable_variables)
-            key = self.inner_optimizer._var_key
-            saved = [
-                [_path(v), self._applied[key(v)][0]] for v in self._trainable_variables
-            ]
+            saved = [[_path(v), self._applied[id(v)][0]] for v in self._built_with()]
         else:
             saved = self._saved
         return {
@@ -386,6 +424,23 @@ class LayerwiseLR(keras.optimizers.Optimizer):
             config["optimizer"], custom_objects=custom_objects
         )
         return cls(**config)
+
+
+def _sync_group(
+    inner: keras.optimizers.Optimizer,
+    optimizer: keras.optimizers.Optimizer,
+    members: list[keras.Variable],
+) -> None:
+    """Gives a group's optimizer state for `members` and the shared step count."""
+    _keras_internals.sync_optimizer(optimizer, members)
+    count = _keras_internals.step_counter(inner)
+    # A copy: on JAX the two variables would otherwise share (and donate)
+    # one buffer.
+    _keras_internals.step_counter(optimizer).assign(keras.ops.copy(count))
+    # Decoupled weight decay only where the wrapped optimizer decays a member
+    # (torch's fused decay fails on a group whose members are all excluded).
+    decays = any(_keras_internals.uses_weight_decay(inner, v) for v in members)
+    optimizer.weight_decay = inner.weight_decay if decays else None
 
 
 def _path(variable: object) -> str:

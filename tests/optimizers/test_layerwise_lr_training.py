@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
+from keras_transfer._keras_internals import sync_optimizer
 from keras_transfer.optimizers import LayerwiseLR
-from keras_transfer.optimizers._extend_state import extend_optimizer_state
 
 
 def _fit(model, data, batch_size=32, **kwargs):
@@ -112,7 +112,7 @@ def test_variables_unfrozen_later_get_their_multiplier_and_keep_others_state(
     body0 = weights_of(model.get_layer("body"))
 
     model.get_layer("body").trainable = True
-    new = extend_optimizer_state(model.optimizer, model.trainable_variables)
+    new = sync_optimizer(model.optimizer, model.trainable_variables)
     assert {v.path for v in new} == {"tiny/body/kernel", "tiny/body/bias"}
     for v in inner.variables:
         if v.path in head_slots:

@@ -1,0 +1,64 @@
+"""The optimizer of one `LayerwiseLR` multiplier group."""
+
+from __future__ import annotations
+
+import contextlib
+
+import keras
+
+from keras_transfer import _keras_internals
+
+
+def make_group_optimizer(
+    inner: keras.optimizers.Optimizer, multiplier: float
+) -> keras.optimizers.Optimizer:
+    """A twin of `inner` whose learning rate is `inner.learning_rate * multiplier`.
+
+    Built from `inner.get_config()` (same class, so on PyTorch the same fused
+    `torch_*` optimizer), with the learning rate a callable that reads the
+    wrapped optimizer's current rate or schedule value, so `LearningRateScheduler`,
+    `ReduceLROnPlateau` and schedules drive every group. Created under the
+    `tf.distribute` strategy `inner` was created under; inherits its
+    `exclude_from_weight_decay` settings. Unbuilt.
+
+    Args:
+        inner: the optimizer `LayerwiseLR` wraps.
+        multiplier: the group's learning-rate multiplier (not 0 or 1).
+
+    Returns:
+        The new optimizer.
+    """
+    config = inner.get_config()
+    config["learning_rate"] = lambda: keras.ops.multiply(
+        inner.learning_rate, multiplier
+    )
+    config["name"] = f"{inner.name}_x{multiplier:g}".replace(".", "_").replace("-", "m")
+    with _keras_internals.strategy_scope(inner):
+        try:
+            optimizer = type(inner).from_config(config)
+        except (TypeError, ValueError) as error:
+            raise TypeError(
+                f"LayerwiseLR builds one {type(inner).__name__} per multiplier from "
+                "`optimizer.get_config()` with a scaled learning rate, and that "
+                f"failed ({error}). Give the optimizer class a `get_config` that "
+                "`from_config` accepts (all Keras optimizers have one). Received: "
+                f"optimizer={inner!r}"
+            ) from error
+    _keras_internals.copy_weight_decay_exclusions(inner, optimizer)
+    return optimizer
+
+
+def eager_scope() -> contextlib.AbstractContextManager:
+    """Eager execution while a train step is being traced (TensorFlow).
+
+    Without a distribution strategy the TensorFlow trainer builds the
+    optimizer inside the first traced train step, where `get_config()`
+    cannot read the learning-rate variable and new state should be created
+    once, eagerly: `tf.init_scope()` lifts out of the graph. A no-op context
+    on other backends.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return contextlib.nullcontext()
+    import tensorflow as tf
+
+    return tf.init_scope()
