@@ -6,18 +6,41 @@ import os
 
 import keras
 
+# The vector extensions that decide whether bfloat16 and XLA pay on a CPU.
+CPU_EXTENSIONS = ("avx2", "avx512f", "avx512_bf16", "amx")
 
-def _cpu_name() -> str:
+
+def describe_cpu(cpuinfo: str = "/proc/cpuinfo") -> dict:
+    """Returns {"model", "extensions"}: the CPU's model name and vector extensions.
+
+    `extensions` lists those of `CPU_EXTENSIONS` the CPU has, from the
+    `flags` line of `/proc/cpuinfo` (`"amx"` for any `amx_*` flag); an empty
+    list where that file does not exist (macOS, Windows).
+    """
+    name, flags = None, set()
     try:
-        with open("/proc/cpuinfo") as handle:
+        with open(cpuinfo) as handle:
             for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name" and name is None:
+                    name = value.strip()
+                elif key == "flags" and not flags:
+                    flags = set(value.split())
     except OSError:
         pass
-    import platform
+    if name is None:
+        import platform
 
-    return platform.processor() or "unknown CPU"
+        name = platform.processor() or "unknown CPU"
+    if any(flag.startswith("amx") for flag in flags):
+        flags.add("amx")
+    return {"model": name, "extensions": [e for e in CPU_EXTENSIONS if e in flags]}
+
+
+def tensorflow_backend() -> bool:
+    """True when Keras runs on TensorFlow: the one backend check of the package."""
+    return keras.backend.backend() == "tensorflow"
 
 
 def _parse_capability(value: object) -> tuple[int, int] | None:
@@ -33,17 +56,20 @@ def _parse_capability(value: object) -> tuple[int, int] | None:
 
 
 def describe_device() -> dict:
-    """Returns {"kind", "name", "compute_capability", "cpu_count", "backend"}.
+    """Returns {"kind", "name", "compute_capability", "cpu_count", "cpu", "backend"}.
 
     `kind` is "gpu", "tpu" or "cpu" for the first device of the active backend;
-    `compute_capability` is `(major, minor)` for NVIDIA GPUs, else None.
+    `compute_capability` is `(major, minor)` for NVIDIA GPUs, else None; `cpu`
+    is `describe_cpu()` (the host CPU, also when an accelerator trains).
     """
     backend = keras.backend.backend()
+    cpu = describe_cpu()
     info = {
         "kind": "cpu",
-        "name": _cpu_name(),
+        "name": cpu["model"],
         "compute_capability": None,
         "cpu_count": os.cpu_count(),
+        "cpu": cpu,
         "backend": backend,
     }
     if backend == "tensorflow":

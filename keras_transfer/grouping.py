@@ -60,24 +60,12 @@ class LayerGroup:
     @property
     def weights(self) -> list[keras.Variable]:
         """All weights of the group's layers, each once."""
-        seen, weights = set(), []
-        for layer in self.layers:
-            for weight in layer.weights:
-                if id(weight) not in seen:
-                    seen.add(id(weight))
-                    weights.append(weight)
-        return weights
+        return _each_once(w for layer in self.layers for w in layer.weights)
 
     @property
     def trainable_weights(self) -> list[keras.Variable]:
         """The group's weights that are trainable now."""
-        seen, weights = set(), []
-        for layer in self.layers:
-            for weight in layer.trainable_weights:
-                if id(weight) not in seen:
-                    seen.add(id(weight))
-                    weights.append(weight)
-        return weights
+        return _each_once(w for layer in self.layers for w in layer.trainable_weights)
 
     def count_params(self) -> int:
         """Number of scalars in the group's weights (trainable or not)."""
@@ -88,6 +76,10 @@ class LayerGroup:
             f"LayerGroup({self.name!r}, layers={len(self.layers)}, "
             f"params={self.count_params():,})"
         )
+
+
+def _each_once(weights: Iterator[keras.Variable]) -> list[keras.Variable]:
+    return list({id(weight): weight for weight in weights}.values())
 
 
 class _LayerGroups(list):

@@ -1,8 +1,9 @@
 """keras_transfer.throughput: precision and XLA chosen for the device it runs on.
 
 - `select_precision` / `PrecisionChoice`: dtype policy, XLA and steps per
-  execution, explicit or per device ("auto").
-- `autotune`: time each candidate configuration, keep the fastest.
+  execution: explicit, measured (`"auto"` with `model=`: the cached
+  `autotune` winner for that model on this device and CPU) or per device.
+- `autotune`: time each candidate configuration, keep the fastest, cache it.
 - `effective_settings`: what a compiled model really trains with (warns).
 
 Re-exported for one release, from their new homes (import them from there):

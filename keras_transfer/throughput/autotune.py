@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import time
 from typing import NamedTuple
@@ -9,8 +10,9 @@ from typing import NamedTuple
 import keras
 import numpy as np
 
-from keras_transfer._device import describe_device
+from keras_transfer._device import describe_device, tensorflow_backend
 from keras_transfer.data.make_dataset import make_dataset
+from keras_transfer.throughput import _tuning_cache
 from keras_transfer.throughput.effective_settings import effective_settings
 from keras_transfer.throughput.precision_choice import PrecisionChoice
 from keras_transfer.throughput.select_precision import select_precision
@@ -27,7 +29,8 @@ def _default_candidates() -> list[PrecisionChoice]:
     capability = device["compute_capability"]
     if device["kind"] == "gpu" and capability is not None and capability < (8, 0):
         mixed = "mixed_float16"
-    jits = [True] if keras.backend.backend() == "jax" else [False, True]
+    # JAX without XLA runs op by op; on torch jit_compile means torch.compile.
+    jits = {"jax": [True], "torch": [False]}.get(keras.backend.backend(), [False, True])
     return [
         PrecisionChoice(policy, jit, 1)
         for policy in ("float32", mixed)
@@ -71,18 +74,20 @@ def _compile(model: keras.Model, compile_kwargs: dict | None, choice: PrecisionC
     model.compile(**kwargs)
 
 
-def _timed_fit(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int, steps: int):
+def _timed_fit(
+    model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int, steps: int, timer: object
+) -> float:
     index = np.arange(steps * batch_size) % len(x)
     x, y = x[index], y[index]
     kwargs = {"batch_size": batch_size}
-    if keras.backend.backend() == "tensorflow":
+    if tensorflow_backend():
         # make_dataset, not arrays: TF feeds arrays through tf.data with its
         # autotuner on, and CPU epochs then randomly ran on one core, which
         # would pick winners. Other backends read arrays without tf.data.
         x, y, kwargs = make_dataset(x, y, batch_size=batch_size, shuffle=False), None, {}
-    start = time.perf_counter()
+    start = timer()
     model.fit(x, y, epochs=1, shuffle=False, verbose=0, **kwargs)
-    return time.perf_counter() - start
+    return timer() - start
 
 
 def autotune(
@@ -96,6 +101,9 @@ def autotune(
     steps: int = 5,
     warmup_steps: int = 2,
     repeats: int = 1,
+    timer: object = time.perf_counter,
+    cache: bool = True,
+    cache_dir: str | None = None,
 ) -> _AutotuneResult:
     """Times a few training steps of each candidate configuration; keeps the fastest.
 
@@ -117,13 +125,24 @@ def autotune(
             uncompiled models; an optimizer instance is cloned per candidate.
             Defaults to `None` (use the model's own compile arguments).
         candidates: `PrecisionChoice` objects or dicts. Defaults to float32
-            and the device's mixed policy, with and without XLA (XLA only on
-            JAX).
+            and the device's mixed policy, with and without XLA (only with
+            XLA on JAX, only without on torch).
         batch_size: batch size of the timed steps. Defaults to `32`.
         steps: timed steps per repeat (rounded up to a multiple of
             `steps_per_execution`). Defaults to `5`.
         warmup_steps: untimed steps first (compilation). Defaults to `2`.
         repeats: timed repeats; the fastest is kept. Defaults to `1`.
+        timer: a zero-argument clock returning seconds, read before and
+            after each timed `fit` (while the candidate's dtype policy is the
+            global one). Defaults to `time.perf_counter`; tests pass a fake
+            clock to make the ranking deterministic.
+        cache: store the result on disk, where `select_precision("auto",
+            model=...)` finds it for the same architecture, input shape,
+            batch size, device, CPU (model and vector extensions), backend
+            and library versions. Defaults to `True`.
+        cache_dir: where the results are stored. Defaults to `None`
+            (`$KERAS_TRANSFER_CACHE/autotune`, else
+            `~/.cache/keras-transfer/autotune`).
 
     Returns:
         A named tuple `(best, table)`: `best` is the fastest `PrecisionChoice`
@@ -151,6 +170,11 @@ def autotune(
             "`build_model` must be a zero-argument callable returning a Keras model. "
             f"Received: build_model={build_model!r}"
         )
+    if not callable(timer):
+        raise TypeError(
+            "`timer` must be a zero-argument callable returning seconds, such as "
+            f"time.perf_counter. Received: timer={timer!r}"
+        )
     for name, value in (("steps", steps), ("batch_size", batch_size), ("repeats", repeats)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"`{name}` must be an integer >= 1. Received: {name}={value!r}")
@@ -159,7 +183,7 @@ def autotune(
         raise ValueError("`candidates` must not be empty. Received: candidates=[]")
     x, y = np.asarray(x), np.asarray(y)
     previous = keras.config.dtype_policy()
-    table = []
+    table, key = [], None
     try:
         for choice in choices:
             spe = choice.steps_per_execution
@@ -175,15 +199,20 @@ def autotune(
             try:
                 choice.apply()
                 model = build_model()
+                if cache and key is None and isinstance(model, keras.Model):
+                    key = _tuning_cache.cache_key(
+                        describe_device(), model, x.shape[1:], batch_size
+                    )
                 _compile(model, compile_kwargs, choice)
                 row["effective_jit_compile"] = effective_settings(model, warn=False)[
                     "jit_compile"
                 ]
                 warm = max(warmup_steps, 1) * spe
-                row["compile_seconds"] = _timed_fit(model, x, y, batch_size, warm)
+                row["compile_seconds"] = _timed_fit(model, x, y, batch_size, warm, timer)
                 timed = -(-steps // spe) * spe
                 best_seconds = min(
-                    _timed_fit(model, x, y, batch_size, timed) for _ in range(repeats)
+                    _timed_fit(model, x, y, batch_size, timed, timer)
+                    for _ in range(repeats)
                 )
                 row["images_per_sec"] = timed * batch_size / best_seconds
             except Exception as error:  # a failing candidate loses, with its reason
@@ -213,4 +242,9 @@ def autotune(
         ),
         device=select_precision("float32").device,
     )
+    if key is not None:
+        path = _tuning_cache.store(
+            key, {"best": best.to_dict(), "table": table}, cache_dir
+        )
+        best = dataclasses.replace(best, reason=f"{best.reason} (cached in {path})")
     return _AutotuneResult(best, table)

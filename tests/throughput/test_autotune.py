@@ -5,42 +5,47 @@ import pytest
 from keras_transfer.throughput import PrecisionChoice, autotune
 
 
-def _builder(slow_policy):
-    """A Dense model; under `slow_policy` it also runs a costly chain of matmuls."""
+class _FakeClock:
+    """Advances by the current global policy's cost at every reading.
 
-    def build():
-        inputs = keras.Input((8,))
-        hidden = keras.layers.Dense(8)(inputs)
-        if keras.config.dtype_policy().name == slow_policy:
-            big = keras.ops.ones((256, 256), dtype=hidden.dtype)
-            cost = keras.layers.Lambda(
-                lambda h: h
-                + 0.0
-                * keras.ops.sum(
-                    keras.ops.stack([keras.ops.matmul(big, big) for _ in range(24)])
-                )
-            )
-            hidden = cost(hidden)
-        outputs = keras.layers.Dense(1, dtype="float32")(hidden)
-        model = keras.Model(inputs, outputs)
-        model.compile(optimizer="sgd", loss="mse")
-        return model
+    `autotune` reads the clock before and after each timed `fit`, with the
+    candidate's policy set globally, so a candidate's timed fit lasts exactly
+    `seconds[policy]`, whatever the machine is doing.
+    """
 
-    return build
+    def __init__(self, seconds):
+        self.seconds, self.now = seconds, 0.0
+
+    def __call__(self):
+        self.now += self.seconds[keras.config.dtype_policy().name]
+        return self.now
+
+
+def _build():
+    inputs = keras.Input((8,))
+    outputs = keras.layers.Dense(1, dtype="float32")(keras.layers.Dense(8)(inputs))
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer="sgd", loss="mse")
+    return model
 
 
 @pytest.mark.parametrize("slow,fast", [("float32", "mixed_bfloat16"), ("mixed_bfloat16", "float32")])
-def test_autotune_picks_the_candidate_without_the_costly_op(slow, fast):
+def test_autotune_picks_the_candidate_the_clock_says_is_faster(slow, fast):
     jit = keras.backend.backend() == "jax"
     candidates = [PrecisionChoice("float32", jit, 1), PrecisionChoice("mixed_bfloat16", jit, 1)]
     x = np.ones((32, 8), "float32")
     y = np.ones((32, 1), "float32")
-    best, table = autotune(_builder(slow), x, y, candidates=candidates, batch_size=8, steps=4)
+    clock = _FakeClock({slow: 2.0, fast: 0.5})
+    best, table = autotune(
+        _build, x, y, candidates=candidates, batch_size=8, steps=4, timer=clock
+    )
     assert best.policy == fast
     assert [row["policy"] for row in table] == [fast, slow]
-    assert table[0]["images_per_sec"] > table[1]["images_per_sec"] > 0
+    # 4 steps x 8 images in 0.5 s and in 2 s; warm-up fits last one reading.
+    assert [row["images_per_sec"] for row in table] == [64.0, 16.0]
+    assert [row["compile_seconds"] for row in table] == [0.5, 2.0]
     assert all(row["error"] is None for row in table)
-    assert "autotune" in best.reason
+    assert "autotune" in best.reason and "4.00x the runner-up" in best.reason
     assert keras.config.dtype_policy().name == "float32"  # restored
 
 
@@ -68,6 +73,8 @@ def test_errors():
         autotune("model", x, y)
     with pytest.raises(ValueError, match="`steps`"):
         autotune(lambda: None, x, y, steps=0)
+    with pytest.raises(TypeError, match="`timer`.*Received: timer=3"):
+        autotune(lambda: None, x, y, timer=3)
     with pytest.raises(TypeError, match="`candidates`"):
         autotune(lambda: None, x, y, candidates=["fast"])
     uncompiled = lambda: keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])  # noqa: E731

@@ -1,3 +1,5 @@
+import importlib
+
 import keras
 import pytest
 
@@ -7,6 +9,8 @@ from keras_transfer.throughput import (
     select_precision,
 )
 from keras_transfer.throughput.select_precision import _auto_jit, _auto_policy
+
+select_precision_module = importlib.import_module("keras_transfer.throughput.select_precision")
 
 
 @pytest.mark.parametrize(
@@ -36,12 +40,34 @@ def test_auto_jit_per_device(kind, backend, jit):
     assert _auto_jit({"kind": kind}, backend)[0] is jit
 
 
-def test_auto_on_this_cpu_is_the_measured_default():
+def _stub_device(monkeypatch, kind, name, capability=None):
+    device = {
+        "kind": kind,
+        "name": name,
+        "compute_capability": capability,
+        "cpu_count": 2,
+        "backend": keras.backend.backend(),
+    }
+    monkeypatch.setattr(select_precision_module, "describe_device", lambda: device)
+
+
+def test_auto_on_a_cpu_is_the_measured_default(monkeypatch):
+    _stub_device(monkeypatch, "cpu", "Stub CPU")
     choice = select_precision()
     assert choice.policy == "float32"
     assert choice.jit_compile is (keras.backend.backend() == "jax")
     assert choice.steps_per_execution == 1
-    assert "cpu" in choice.device and "measured" in choice.reason
+    assert choice.device == f"cpu: Stub CPU ({keras.backend.backend()} backend)"
+    assert "measured" in choice.reason
+
+
+def test_auto_on_an_ampere_gpu_is_bfloat16_with_xla(monkeypatch):
+    _stub_device(monkeypatch, "gpu", "NVIDIA H200", (9, 0))
+    choice = select_precision()
+    assert choice.policy == "mixed_bfloat16"
+    assert choice.jit_compile is (keras.backend.backend() != "torch")
+    assert choice.device == f"gpu: NVIDIA H200 ({keras.backend.backend()} backend)"
+    assert "compute capability 9.0" in choice.reason
 
 
 @pytest.mark.parametrize("policy", ["float32", "mixed_float16", "mixed_bfloat16"])
