@@ -47,6 +47,12 @@ def _compile(model, optimizer=None):
     )
 
 
+def test_exported_as_kt_enable_lora():
+    import keras_transfer as kt
+
+    assert kt.enable_lora is enable_lora
+
+
 def test_table_lists_adapted_layers_and_added_params():
     model = _cnn()
     table = enable_lora(model, rank=2)
