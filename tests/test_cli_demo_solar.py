@@ -109,6 +109,8 @@ def test_solar_demo_runs_at_a_reduced_setting(capsys, tmp_path):
     results = json.loads(out.read_text())
     assert results["config"]["task"] == "solar"
     assert results["num_test"] == 16
+    # 9 of the 16 stratified test cells are defect-free (p=0): the majority guess.
+    assert results["majority_accuracy"] == 9 / 16
     by_arm = {r["arm"]: r for r in results["runs"]}
     # 8 labelled cells (k=2, 4 classes) x epochs per phase.
     assert {arm: r["train_images"] for arm, r in by_arm.items()} == {

@@ -86,13 +86,17 @@ def write_plot(results: dict, path: str) -> None:
     task = results["config"].get("task", "digits")
     noun = "cells" if task == "solar" else "digits"
     axes[0].set_ylabel(f"test accuracy ({results['num_test']} held-out {noun})")
-    axes[0].set_ylim(0, 1)
+    if "majority_accuracy" in results:  # a constant guess of the commonest class
+        axes[0].axhline(
+            results["majority_accuracy"], color="grey", linestyle=":",
+            label="majority class",
+        )  # fmt: skip
+    axes[0].set_ylim(0, 1.15)
     axes[0].set_title("accuracy per arm (mean +- std over seeds)")
-    axes[0].legend(loc="lower right")
+    axes[0].legend(loc="upper left", ncol=3, fontsize="small")
     axes[1].set_ylabel("train seconds (mean over seeds)")
     axes[1].set_title("train time per arm")
     if panels == 3:
-        axes[2].set_xscale("log")
         axes[2].set_xticks(few, [str(k) for k in few])
         axes[2].set_xlabel("labels per class (k)")
         axes[2].set_ylabel("test accuracy")

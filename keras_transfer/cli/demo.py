@@ -370,6 +370,7 @@ def run_demo(config: DemoConfig, arms: tuple[str, ...] = ARMS) -> dict:
         "backend": keras.backend.backend(),
         "backbone_source": backbones.source,
         "num_test": int(len(test)),
+        "majority_accuracy": float(np.bincount(labels[test]).max() / len(test)),
         "runs": runs,
         "summary": summarize(runs),
         "total_seconds": time.perf_counter() - start,
