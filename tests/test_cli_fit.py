@@ -102,6 +102,30 @@ def test_fit_keras_application_with_local_weights(capsys, folder, tmp_path, mobi
     np.testing.assert_allclose(config["scale"], [1 / 127.5] * 3, rtol=1e-6)
     np.testing.assert_allclose(config["offset"], [-1.0] * 3, rtol=1e-6)
     assert len(report["history"]["fine_tune"]["loss"]) <= 2
+    # On every backend: `predict` prints what the reloaded model says.
+    files = report["validation_files"]
+    assert cli.main(["predict", str(tmp_path / "model.keras"), *files, "--top", "1"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    pixels = np.stack([keras.utils.img_to_array(keras.utils.load_img(f, target_size=(SIZE, SIZE)))
+                       for f in files])  # fmt: skip
+    probabilities = loaded.predict(pixels, verbose=0)
+    expected = [
+        f"{f}: {report['class_names'][int(np.argmax(p))]} {np.max(p):.4f}"
+        for f, p in zip(files, probabilities)
+    ]
+    assert printed == expected
+
+
+@pytest.mark.slow
+def test_fit_efficientnet_lite0_with_its_offline_imagenet_weights(capsys, folder, tmp_path):
+    report, loaded = _fit_and_check(
+        capsys, folder, tmp_path, ["--backbone", "EfficientNetLite0"], "--epochs", "0"
+    )
+    assert report["backbone"] == "keras_transfer.applications.EfficientNetLite0(weights='imagenet')"
+    # Its (x - 127) / 128 is inside the backbone: fit adds no preprocessing layer.
+    assert "preprocess" not in [layer.name for layer in loaded.layers]
+    # ImageNet features tell bright from dark images.
+    assert report["validation_accuracy"] == 1.0
 
 
 @pytest.mark.tensorflow_only
