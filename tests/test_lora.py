@@ -47,6 +47,16 @@ def _compile(model, optimizer=None):
     )
 
 
+def _fitted(rank, epochs):
+    """`_cnn()` with adapters of `rank`, trained `epochs` epochs; and its inputs."""
+    model = _cnn()
+    enable_lora(model, rank=rank)
+    _compile(model)
+    x, y = _data()
+    model.fit(x, y, batch_size=8, epochs=epochs, verbose=0)
+    return model, x
+
+
 def test_exported_as_kt_enable_lora():
     import keras_transfer as kt
 
@@ -204,11 +214,7 @@ def test_keras_save_stores_merged_kernels_and_zeroes_the_adapters(tmp_path):
     # What Keras 3.15 does: the .keras file holds W + s*A@B as "kernel" and
     # reloads with A = B = 0, so predictions match but LoRA training cannot
     # continue (zero adapters get zero gradients).
-    model = _cnn()
-    enable_lora(model, rank=2)
-    _compile(model)
-    x, y = _data()
-    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    model, x = _fitted(rank=2, epochs=1)
     path = str(tmp_path / "lora.keras")
     model.save(path)
     loaded = keras.saving.load_model(path)
@@ -228,11 +234,7 @@ def test_keras_save_stores_merged_kernels_and_zeroes_the_adapters(tmp_path):
 
 
 def test_merge_lora_predicts_the_same_in_float32(tmp_path):
-    model = _cnn()
-    enable_lora(model, rank=4)
-    _compile(model)
-    x, y = _data()
-    model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    model, x = _fitted(rank=4, epochs=2)
     merged = merge_lora(model)
     assert len(merged.weights) == len(model.weights) - 6
     assert merged.count_params() == model.count_params() - sum(
