@@ -44,8 +44,13 @@ def _bfloat16_copy(feature_model: keras.Model) -> keras.Model:
     return copy
 
 
-def _features(model: keras.Model, x: np.ndarray, batch_size: int, jit: bool) -> np.ndarray:
-    model.compile(jit_compile=jit)
+def _features(
+    model: keras.Model, x: np.ndarray, batch_size: int, jit: bool, compiled: dict
+) -> np.ndarray:
+    """`model.predict(x)` as float32; compiles (re-traces) only when `jit` changes."""
+    if compiled.get(id(model)) is not jit:
+        model.compile(jit_compile=jit)
+        compiled[id(model)] = jit
     out = model.predict(x, batch_size=batch_size, verbose=0)
     return np.asarray(out, dtype="float32")
 
@@ -73,6 +78,7 @@ def extract(
     start = timer()
     n = len(x)
     report = {"batch_size": batch_size, "max_relative_error": None, "candidates": {}}
+    compiled: dict = {}
     if extraction == "auto" and n < 4 * batch_size:
         extraction = "float32"  # too little data for probing to pay off
         report["candidates"]["auto"] = (
@@ -81,7 +87,7 @@ def extract(
     if extraction != "auto":
         policy, jit = _variant(extraction)
         model = feature_model if policy == "float32" else _bfloat16_copy(feature_model)
-        features = _features(model, x, batch_size, jit)
+        features = _features(model, x, batch_size, jit, compiled)
         report.update(policy=policy, jit_compile=jit, seconds=timer() - start)
         return features, report
     probe = x[: 2 * batch_size]
@@ -96,10 +102,10 @@ def extract(
                     feature_model if policy == "float32" else _bfloat16_copy(feature_model)
                 )
             t0 = timer()
-            _features(models[policy], probe[:batch_size], batch_size, jit)  # compiles
+            _features(models[policy], probe[:batch_size], batch_size, jit, compiled)
             first = timer() - t0
             t0 = timer()
-            out = _features(models[policy], probe, batch_size, jit)
+            out = _features(models[policy], probe, batch_size, jit, compiled)
             seconds = max(timer() - t0, 1e-9)
         except Exception as error:  # a variant that cannot run is not picked
             report["candidates"][name] = f"failed: {type(error).__name__}: {error}"[:200]
@@ -131,6 +137,6 @@ def extract(
         report["candidates"][name] = round(timed[name], 1)
     best = max(timed, key=timed.get)
     policy, jit = _variant(best)
-    features = _features(models[policy], x, batch_size, jit)
+    features = _features(models[policy], x, batch_size, jit, compiled)
     report.update(policy=policy, jit_compile=jit, seconds=timer() - start)
     return features, report

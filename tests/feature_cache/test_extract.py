@@ -39,10 +39,10 @@ class _Clock:
         self.seconds, self.now, self.variant = seconds, 0.0, "float32"
         real = extract_module._features
 
-        def features(model, x, batch_size, jit):
+        def features(model, x, batch_size, jit, compiled):
             bf16 = any(layer.compute_dtype == "bfloat16" for layer in walk(model))
             self.variant = ("mixed_bfloat16" if bf16 else "float32") + ("+xla" if jit else "")
-            return real(model, x, batch_size, jit)
+            return real(model, x, batch_size, jit, compiled)
 
         monkeypatch.setattr(extract_module, "_features", features)
 
