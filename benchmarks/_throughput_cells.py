@@ -17,7 +17,12 @@ import keras
 from keras_transfer.callbacks import GradualUnfreeze
 from keras_transfer.data import make_dataset
 from keras_transfer.feature_cache import fit_cached_head
-from keras_transfer.throughput import effective_settings
+from keras_transfer.throughput import (
+    PrecisionChoice,
+    autotune,
+    effective_settings,
+    select_precision,
+)
 
 
 def _loss() -> keras.losses.Loss:
@@ -53,6 +58,55 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
+def build_model(spec: dict, compiled: bool = False) -> keras.Model:
+    """The row's model under the global dtype policy (seeded), compiled if asked."""
+    keras.utils.set_random_seed(0)
+    if spec["hub_path"]:
+        from keras_transfer.layers import HubBackbone
+
+        backbone = HubBackbone(spec["hub_path"], trainable=spec["phase"] == "full")
+        model = tm.classifier(backbone, spec["image_size"], hub=True)
+    else:
+        backbone = tm.build_backbone(spec["model"], spec["image_size"])
+        backbone.trainable = spec["phase"] == "full"
+        model = tm.classifier(backbone, spec["image_size"])
+    if compiled:
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=_loss())
+    return model
+
+
+def measured_auto(spec: dict, settings: dict, cache_dir: str | None) -> tuple[object, float]:
+    """`(choice, autotune seconds)`: `select_precision("auto", model=...)` for the row.
+
+    Runs `autotune` over the harness's configurations first when nothing is
+    cached for this model, phase (trainable flags), input shape, batch size,
+    device, CPU, backend and versions.
+    """
+    probe = build_model(spec)
+    batch, size = spec["batch_size"], spec["image_size"]
+
+    def lookup():
+        return select_precision("auto", model=probe, batch_size=batch, cache_dir=cache_dir)
+
+    choice, seconds = lookup(), 0.0
+    if "(autotune:" not in choice.reason:
+        backend = keras.backend.backend()
+        jits = {"jax": [True], "torch": [False]}.get(backend, [False, True])
+        candidates = [
+            PrecisionChoice(policy, jit) for policy in ("float32", "mixed_bfloat16") for jit in jits
+        ]
+        x, y = tm.synthetic_data(size, (settings["steps"] + 1) * batch)
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            autotune(lambda: build_model(spec, compiled=True), x, y, candidates=candidates,
+                     batch_size=batch, steps=settings["steps"], warmup_steps=1,
+                     cache_dir=cache_dir)
+        seconds = time.perf_counter() - start
+        choice = lookup()
+    return choice, seconds
+
+
 class KerasCell:
     """A Keras 3 model of the keras-baseline or keras_transfer peer.
 
@@ -73,23 +127,12 @@ class KerasCell:
 
     # ------------------------------------------------------------------ build
     def _build(self, policy: str) -> keras.Model:
-        spec = self.spec
-        keras.utils.set_random_seed(0)
         previous = keras.config.dtype_policy()
         keras.config.set_dtype_policy(policy)
         try:
-            if spec["hub_path"]:
-                from keras_transfer.layers import HubBackbone
-
-                backbone = HubBackbone(spec["hub_path"], trainable=spec["phase"] == "full")
-                model = tm.classifier(backbone, spec["image_size"], hub=True)
-            else:
-                backbone = tm.build_backbone(spec["model"], spec["image_size"])
-                backbone.trainable = spec["phase"] == "full"
-                model = tm.classifier(backbone, spec["image_size"])
+            return build_model(self.spec)
         finally:
             keras.config.set_dtype_policy(previous)
-        return model
 
     def setup(self) -> None:
         spec, (x, y) = self.spec, self.data
@@ -157,7 +200,7 @@ class KerasCell:
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fit_cached_head(
+            history = fit_cached_head(
                 self.model,
                 x,
                 y,
@@ -166,8 +209,13 @@ class KerasCell:
                 callbacks=[epochs],
             )
         total = time.perf_counter() - start
+        report = history.feature_cache
         self.extra["compile_seconds"] = epochs.seconds[0]
         self.extra["feature_seconds"] = total - sum(epochs.seconds)
+        self.extra["extraction"] = {
+            key: report["extraction"][key]
+            for key in ("policy", "jit_compile", "batch_size", "candidates", "max_relative_error")
+        }
         self.cached_epochs = list(epochs.seconds[1:])
         self.extra["dataset_images"] = len(x)
         self.extra["pipeline_input"] = "cached-features"

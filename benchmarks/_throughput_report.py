@@ -12,12 +12,14 @@ import time
 import keras
 import numpy as np
 
+from keras_transfer._device import describe_cpu
 from keras_transfer.cli._io import atomic_write
 
 
 def versions() -> dict:
     found = {"python": platform.python_version()}
-    for package in ("keras", "numpy", "jax", "jaxlib", "tensorflow", "tf-keras", "tensorflow-hub"):
+    for package in ("keras", "numpy", "jax", "jaxlib", "tensorflow", "tf-keras", "tensorflow-hub",
+                    "torch"):
         try:
             found[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
@@ -85,6 +87,8 @@ def _cell(row: dict, key: str | None) -> str:
     if key is None:
         return f"{row['images_per_sec_min']:.1f}-{row['images_per_sec_max']:.1f}"
     value = row.get(key)
+    if key == "config" and row.get("auto_pick"):
+        return f"auto -> {row['auto_pick']} ({row['auto_source']})"
     if key == "phase" and row.get("stage"):
         return f"stage {row['stage']}"
     if value is None:
@@ -97,13 +101,19 @@ def _cell(row: dict, key: str | None) -> str:
 
 
 def markdown(results: list[dict]) -> str:
-    """One table line per result row, after a header and a separator line."""
+    """One table line per result row, after a header and a separator line.
+
+    A `backend` column comes first when the rows are from several backends.
+    """
+    columns = COLUMNS
+    if any("backend" in row for row in results):
+        columns = (("backend", "backend"), *COLUMNS)
     lines = [
-        "| " + " | ".join(title for title, _ in COLUMNS) + " |",
-        "|" + "---|" * len(COLUMNS),
+        "| " + " | ".join(title for title, _ in columns) + " |",
+        "|" + "---|" * len(columns),
     ]
     for row in results:
-        lines.append("| " + " | ".join(_cell(row, key) for _, key in COLUMNS) + " |")
+        lines.append("| " + " | ".join(_cell(row, key) for _, key in columns) + " |")
     return "\n".join(lines)
 
 
@@ -136,6 +146,7 @@ def write_png(path: str, results: list[dict], title: str) -> str | None:
     labels = [
         f"{r['model']} {r['image_size']}px {r.get('stage') and 'stage ' + str(r['stage']) or r['phase']}"
         f" | {r['peer']} {r['config']} | {r['input']}"
+        + (f" | {r['backend']}" if "backend" in r else "")
         for r in results
     ]
     values = [r["images_per_sec"] for r in results]
@@ -161,9 +172,11 @@ def write_png(path: str, results: list[dict], title: str) -> str | None:
 
 
 def environment(device: str, peaks: dict, notes: list[str]) -> dict:
+    """The run's context; `cpu` (model, vector extensions) sits beside the matmul peaks."""
     return {
         "backend": keras.backend.backend(),
         "device": device,
+        "cpu": describe_cpu(),
         "cpu_count": os.cpu_count(),
         "versions": versions(),
         "peak_matmul_gflops": peaks,
@@ -210,6 +223,21 @@ def add_ratios(results: list[dict], amortize_epochs: int) -> list[str]:
             lines.append(
                 f"auto {row['model']} {row['image_size']}px b{row['batch_size']} {row['phase']} "
                 f"({row['input']} vs {ref['input']}): {ratio:.2f}x keras-baseline default")
+    for row in find(peer="keras_transfer", config="auto"):
+        if row["phase"] not in ("head_frozen", "full") or row["model"].endswith("HubBackbone"):
+            continue
+        configs = [r for r in find(model=row["model"], image_size=row["image_size"],
+                                   batch_size=row["batch_size"], phase=row["phase"],
+                                   peer="keras-baseline", input=row["input"])
+                   if r["config"] != "auto"]
+        if configs:
+            fastest = max(configs, key=lambda r: r["images_per_sec"])
+            row["ratio_vs_fastest_config"] = row["images_per_sec"] / fastest["images_per_sec"]
+            lines.append(
+                f"auto {row['model']} {row['phase']} ({row['input']}) picked "
+                f"{row.get('auto_pick')} ({row.get('auto_source')}): "
+                f"{row['ratio_vs_fastest_config']:.2f}x the fastest configuration "
+                f"measured in this run ({fastest['config']}, {fastest['images_per_sec']:.1f} img/s)")
     for row in find(peer="keras-baseline"):
         if row["config"] in ("float32", "auto"):
             continue
@@ -220,4 +248,22 @@ def add_ratios(results: list[dict], amortize_epochs: int) -> list[str]:
             lines.append(
                 f"config {row['model']} {row['phase']} {row['config']}: "
                 f"{row['ratio_vs_float32']:.2f}x float32")
+    return lines
+
+
+def backend_ratios(results: list[dict]) -> list[str]:
+    """Each backend's img/s over TensorFlow's for the same row (plain Keras peer)."""
+    lines = []
+    same = ("model", "image_size", "batch_size", "phase", "peer", "config", "input", "stage")
+    reference = {
+        tuple(r.get(k) for k in same): r for r in results if r.get("backend") == "tensorflow"
+    }
+    for row in results:
+        ref = reference.get(tuple(row.get(k) for k in same))
+        if row.get("backend") in (None, "tensorflow") or ref is None:
+            continue
+        row["ratio_vs_tensorflow"] = row["images_per_sec"] / ref["images_per_sec"]
+        lines.append(
+            f"{row['backend']} vs tensorflow: {row['model']} {row['phase']} {row['peer']} "
+            f"{row['config']} ({row['input']}): {row['ratio_vs_tensorflow']:.2f}x")
     return lines

@@ -52,6 +52,7 @@ sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import _throughput_models as tm  # noqa: E402
 
 PEERS = ("keras-baseline", "keras_transfer", "tf_keras+hub")
+BACKENDS = ("tensorflow", "jax", "torch")
 PHASES = ("head_frozen", "head_cached", "unfreeze", "full")
 INPUTS = ("synthetic", "pipeline")
 BLOCKED = ("tensorflow", "tf_keras", "tensorflow_hub")
@@ -133,6 +134,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--png", help="write a bar chart here")
     add("--no-tensorflow", action="store_true",
         help="act as if TensorFlow were not installed (checks the JAX-only path)")
+    add("--auto", choices=("measured", "rule"), default="measured",
+        help="keras_transfer auto rows of head_frozen/full: select_precision('auto', "
+             "model=...) on autotune's cached measurement (autotune runs first when "
+             "nothing is cached), or the device-class rule")
+    add("--autotune-cache", help="autotune cache folder (default: keras_transfer's)")
+    add("--backends", type=_choices("--backends", BACKENDS),
+        help=f"run once per Keras backend ({', '.join(BACKENDS)}; one subprocess "
+             "each) and report all rows in one table")
     return parser.parse_args(argv)
 
 
@@ -187,6 +196,9 @@ def plan(args: argparse.Namespace, reasons: dict) -> tuple[list, list]:
                         if backend_jax and config in ("float32", "mixed"):
                             skipped.append({**row, "reason": "JAX: jit_compile=False runs op by op (eager); not a training configuration"})
                             continue
+                        if reasons["backend"] == "torch" and config in ("xla", "mixed+xla"):
+                            skipped.append({**row, "reason": "torch: jit_compile=True means torch.compile, not XLA; not measured by this harness"})
+                            continue
                         if "head_frozen" in args.phases:
                             head.append(spec(model, size, batch, "head_frozen", peer, config))
                         if "full" in args.phases and peer in args.full_peers:
@@ -239,10 +251,31 @@ def _median_row(cell, kind: str, peaks: dict, ref_macs: dict) -> dict | None:
         row["roofline_note"] = "null: a Dense head on cached features is overhead-bound; the FLOP roofline does not apply"
     elif spec["phase"] != "full":
         row["roofline_note"] = "GFLOP = forward of all + backward (2x) of the trained layers"
-    for key in ("note", "feature_seconds", "dataset_images"):
+    for key in ("note", "feature_seconds", "dataset_images", "extraction", "auto_pick",
+                "auto_source", "autotune_seconds"):
         if key in extra:
             row[key] = extra[key]
     return row
+
+
+def _auto_for(spec: dict, args, settings: dict, auto_choice) -> tuple[object, dict]:
+    """The precision choice of a row and, for `auto` rows, what it picked and how."""
+    if spec["config"] != "auto":
+        return auto_choice, {}
+    if spec["peer"] != "keras_transfer":
+        return auto_choice, {"auto_source": "peer defaults"}  # pick: what setup resolved
+    if args.auto == "measured" and spec["phase"] in ("head_frozen", "full") and not spec["hub"]:
+        import _throughput_cells as tc
+
+        choice, seconds = tc.measured_auto(spec, settings, args.autotune_cache)
+        source = "measured" if "(autotune:" in choice.reason else "device rule"
+        return choice, {"auto_pick": _pick(choice), "auto_source": source,
+                        "autotune_seconds": seconds}
+    return auto_choice, {"auto_pick": _pick(auto_choice), "auto_source": "device rule"}
+
+
+def _pick(choice) -> str:
+    return f"{choice.policy}{'+xla' if choice.jit_compile else ''}"
 
 
 def run_groups(groups: list, args, auto_choice, peaks: dict, hub_paths: dict,
@@ -270,17 +303,22 @@ def run_groups(groups: list, args, auto_choice, peaks: dict, hub_paths: dict,
                 continue
             if spec["hub"] or spec["peer"] == "tf_keras+hub":
                 spec["hub_path"] = hub_paths[key]
-            if spec["peer"] == "tf_keras+hub":
-                import _throughput_legacy as tl
-
-                cell = tl.LegacyCell(spec, data, auto_choice, {**settings, "inputs": inputs})
-            else:
-                cell = tc.KerasCell(spec, data, auto_choice, {**settings, "inputs": inputs})
             label = f"{spec['model']} {spec['phase']}{spec['stage'] or ''} {spec['peer']} {spec['config']}"
             print(f"# {time.perf_counter() - T0:6.1f} s: setting up {label}"
                   f"{' (HubBackbone)' if spec['hub'] else ''}", file=sys.stderr, flush=True)
             try:
+                choice, pick = _auto_for(spec, args, settings, auto_choice)
+                if spec["peer"] == "tf_keras+hub":
+                    import _throughput_legacy as tl
+
+                    cell = tl.LegacyCell(spec, data, choice, {**settings, "inputs": inputs})
+                else:
+                    cell = tc.KerasCell(spec, data, choice, {**settings, "inputs": inputs})
                 cell.setup()
+                if pick.get("auto_source") == "peer defaults":
+                    pick["auto_pick"] = cell.extra["policy"] + (
+                        "+xla" if cell.extra.get("jit_compile") else "")
+                cell.extra.update(pick)
             except Exception as error:  # noqa: BLE001 - a row that cannot run is recorded
                 skipped.append({"model": spec["model"], "peer": spec["peer"],
                                 "config": spec["config"], "phase": spec["phase"],
@@ -309,9 +347,86 @@ def run_groups(groups: list, args, auto_choice, peaks: dict, hub_paths: dict,
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the suite; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    if args.backends:
+        return _main_backends(args, argv)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning)
-        return _main(parse_args(argv))
+        return _main(args)
+
+
+def _without(argv: list[str], options: tuple[str, ...]) -> list[str]:
+    """`argv` without `options` and their values (`--opt v` or `--opt=v`)."""
+    kept, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item in options:
+            skip = True
+        elif not item.startswith(tuple(f"{o}=" for o in options)):
+            kept.append(item)
+    return kept
+
+
+def _main_backends(args: argparse.Namespace, argv: list[str]) -> int:
+    """One subprocess per backend (Keras picks its backend at import), one report."""
+    import json
+    import subprocess
+    import tempfile
+
+    import _throughput_report as tr
+
+    start = time.perf_counter()
+    base = _without(argv, ("--backends", "--json", "--png"))
+    payloads, failures = {}, {}
+    with tempfile.TemporaryDirectory() as folder:
+        for backend in args.backends:
+            out = os.path.join(folder, f"{backend}.json")
+            print(f"# {time.perf_counter() - T0:6.1f} s: KERAS_BACKEND={backend}", file=sys.stderr,
+                  flush=True)
+            proc = subprocess.run(
+                [sys.executable, os.path.abspath(__file__), *base, "--json", out],
+                env={**os.environ, "KERAS_BACKEND": backend}, stdout=subprocess.PIPE, text=True,
+            )
+            if proc.returncode != 0 or not os.path.exists(out):
+                failures[backend] = f"exit status {proc.returncode}"
+                continue
+            with open(out) as handle:
+                payloads[backend] = json.load(handle)
+    results = [
+        {**row, "backend": backend}
+        for backend, payload in payloads.items()
+        for row in payload["results"]
+    ]
+    summary = tr.backend_ratios(results)
+    for backend, payload in payloads.items():
+        summary += [f"{backend}: {line}" for line in payload["environment"]["summary"]]
+    env = {
+        "backends": {b: p["environment"] for b, p in payloads.items()},
+        "failed_backends": failures,
+        "cpu": next(iter(payloads.values()))["environment"]["cpu"] if payloads else None,
+        "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
+        "summary": summary,
+        "wall_seconds": time.perf_counter() - start,
+    }
+    print(tr.markdown(results))
+    print()
+    for line in summary:
+        print(f"- {line}")
+    for backend, payload in payloads.items():
+        peaks = payload["environment"]["peak_matmul_gflops"]
+        print(f"- {backend} peak matmul GFLOP/s: float32 {peaks['float32']:.0f}, "
+              f"bfloat16 {peaks['bfloat16']:.0f} ({peaks['method']})")
+    for backend, reason in failures.items():
+        print(f"- {backend} failed: {reason}")
+    if args.json:
+        tr.write_json(args.json, {"environment": env, "results": results})
+    if args.png:
+        note = tr.write_png(args.png, results, f"{', '.join(payloads)} on {env['cpu']['model']}")
+        if note:
+            print(note)
+    return 1 if failures else 0
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -341,6 +456,8 @@ def _main(args: argparse.Namespace) -> int:
     notes = [
         "weights=None (random init): nothing downloaded; throughput does not depend on weight values",
         f"auto = select_precision('auto'): {auto_choice.reason}",
+        f"keras_transfer auto rows of head_frozen/full: --auto {args.auto} "
+        "(measured: select_precision('auto', model=...) on autotune's cached result)",
         "keras-baseline 'auto' = Keras defaults (float32 policy, jit_compile='auto')",
         "shared, noisy machine: compare rows within this run (ratios), not across runs",
     ]
@@ -360,6 +477,8 @@ def _main(args: argparse.Namespace) -> int:
     results = run_groups(groups, args, auto_choice, peaks, hub_paths, skipped)
     summary = tr.add_ratios(results, args.cache_epochs)
     env = tr.environment(auto_choice.device, peaks, notes)
+    print(f"- CPU: {env['cpu']['model']} ({', '.join(env['cpu']['extensions']) or 'none of '}"
+          f"{'' if env['cpu']['extensions'] else 'avx2/avx512f/avx512_bf16/amx'})", file=sys.stderr)
     env["skipped"] = skipped
     env["summary"] = summary
     env["wall_seconds"] = time.perf_counter() - start
@@ -369,7 +488,8 @@ def _main(args: argparse.Namespace) -> int:
         print(f"- {line}")
     for item in skipped:
         print(f"- skipped {item.get('model')} {item.get('peer')} {item.get('config')}: {item['reason']}")
-    print(f"- peak matmul GFLOP/s: float32 {peaks['float32']:.0f}, bfloat16 {peaks['bfloat16']:.0f} ({peaks['method']})")
+    print(f"- peak matmul GFLOP/s: float32 {peaks['float32']:.0f}, bfloat16 {peaks['bfloat16']:.0f} ({peaks['method']})"
+          f"; CPU {env['cpu']['model']}, extensions {env['cpu']['extensions']}")
     if args.json:
         tr.write_json(args.json, {"environment": env, "results": results})
     if args.png:

@@ -38,7 +38,7 @@ ROW_TYPES = {
 TINY = [
     "--models", "tiny", "--image-size", "32", "--batch-size", "8", "--steps", "2",
     "--warmup", "1", "--repeats", "2", "--matmul-size", "128", "--cache-images", "64",
-    "--configs", "auto",
+    "--configs", "auto", "--auto", "rule",
 ]  # fmt: skip
 
 
@@ -52,6 +52,8 @@ def check_payload(payload: dict, backend: str | None = None) -> None:
     assert env["versions"]["keras"] == keras.__version__
     for dtype in ("float32", "bfloat16"):
         assert env["peak_matmul_gflops"][dtype] > 0
+    assert set(env["cpu"]) == {"model", "extensions"} and env["cpu"]["model"]
+    assert set(env["cpu"]["extensions"]) <= {"avx2", "avx512f", "avx512_bf16", "amx"}
     assert payload["results"]
     for row in payload["results"]:
         for key, kind in ROW_TYPES.items():
@@ -219,3 +221,33 @@ def test_legacy_peer_hub_backbone_and_unfreeze_stages(tmp_path):
     # Stage 2 trains more layers than stage 1: more GFLOP per image.
     assert stages[1]["gflop_per_image"] > stages[0]["gflop_per_image"]
     assert len(table_rows(stdout)) == len(results)
+
+
+def test_measured_auto_row_shows_its_pick(tmp_path, capsys):
+    payload, table, _ = _main(
+        tmp_path, capsys,
+        ["--phases", "head_frozen", "--inputs", "synthetic", "--peers", "keras_transfer",
+         "--auto", "measured", "--autotune-cache", str(tmp_path / "autotune")],
+    )  # fmt: skip
+    (row,) = payload["results"]
+    assert row["auto_source"] == "measured"
+    assert row["auto_pick"] == row["precision"] + ("+xla" if row["jit_compile"] else "")
+    assert row["autotune_seconds"] > 0
+    assert f"auto -> {row['auto_pick']} (measured)" in table[0]
+    assert len(os.listdir(tmp_path / "autotune")) == 1  # one cached measurement
+
+
+def test_backend_rows_argv_and_ratios():
+    argv = ["--quick", "--backends", "jax,torch", "--json=x.json", "--png", "x.png", "--steps", "3"]
+    assert throughput._without(argv, ("--backends", "--json", "--png")) == ["--quick", "--steps", "3"]
+    import _throughput_report as tr
+
+    def row(backend, value):
+        return {"backend": backend, "model": "tiny", "image_size": 32, "batch_size": 8,
+                "phase": "full", "peer": "keras-baseline", "config": "auto",
+                "input": "synthetic", "stage": None, "images_per_sec": value}
+
+    rows = [row("tensorflow", 40.0), row("jax", 50.0), row("torch", 10.0)]
+    lines = tr.backend_ratios(rows)
+    assert [r.get("ratio_vs_tensorflow") for r in rows] == [None, 1.25, 0.25]
+    assert lines[0] == "jax vs tensorflow: tiny full keras-baseline auto (synthetic): 1.25x"
