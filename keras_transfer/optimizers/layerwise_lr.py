@@ -176,14 +176,14 @@ class LayerwiseLR(keras.optimizers.Optimizer):
     def variables(self) -> list[keras.Variable]:
         """This wrapper's own variables, the wrapped optimizer's, then each group's."""
         variables = self._variables + self.inner_optimizer.variables
-        for optimizer in self.__dict__.get("_group_optimizers", {}).values():
+        for optimizer in getattr(self, "_group_optimizers", {}).values():
             variables += optimizer.variables
         return variables
 
     @property
     def loss_scale_factor(self) -> float | None:
         """The wrapped optimizer's `loss_scale_factor` (set through to every group)."""
-        inner = self.__dict__.get("inner_optimizer")
+        inner = getattr(self, "inner_optimizer", None)
         return None if inner is None else inner.loss_scale_factor
 
     @loss_scale_factor.setter
@@ -282,10 +282,10 @@ class LayerwiseLR(keras.optimizers.Optimizer):
         return _keras_internals.optimizer_variables_for(self)
 
     def _all_optimizers(self) -> list[keras.optimizers.Optimizer]:
-        # Read through `__dict__`: the base `__init__` sets
-        # `loss_scale_factor` before the wrapped optimizer is stored.
-        inner = self.__dict__.get("inner_optimizer")
-        groups = self.__dict__.get("_group_optimizers", {})
+        # With defaults: the base `__init__` sets `loss_scale_factor` before
+        # the wrapped optimizer is stored.
+        inner = getattr(self, "inner_optimizer", None)
+        groups = getattr(self, "_group_optimizers", {})
         return [] if inner is None else [inner, *groups.values()]
 
     def _restore_saved(self, var_list: list[keras.Variable]) -> None:
