@@ -125,7 +125,9 @@ def lr_find(
     `diverge_factor` times its lowest value. Afterwards every variable of
     the model (weights, BatchNorm statistics, seed states) and of the
     optimizer (moments, `iterations`, the learning rate) holds exactly the
-    value it held before: a fit after `lr_find` is the fit without it. An
+    value it held before, and so does torch's global random generator (which
+    unseeded dropout uses on torch): a fit after `lr_find` is the fit
+    without it. An
     optimizer that was not built yet is built first (its fresh state is what
     is restored).
 
@@ -203,6 +205,7 @@ def lr_find(
         optimizer.build(model.trainable_variables)
     variables = list(model.variables) + list(optimizer.variables)
     saved = [keras.ops.convert_to_numpy(v) for v in variables]
+    generator = _GlobalGenerator()
     ratio = max_lr / min_lr
     rates = [min_lr * ratio ** (i / (steps - 1)) for i in range(steps)]
     schedule = _swap_schedule(model, optimizer, rates)
@@ -231,8 +234,32 @@ def lr_find(
             model.make_train_function(force=True)
         for variable, value in zip(variables, saved, strict=True):
             variable.assign(value)
+        generator.restore()
     suggestion = _suggest(smoothed, raw, used, divisor)
     return LRFindResult(used, smoothed, raw, suggestion, stopped)
+
+
+class _GlobalGenerator:
+    """torch's global random state, which unseeded dropout draws from there.
+
+    On TensorFlow and JAX, Keras's random layers draw from `SeedGenerator`
+    state variables (in `model.variables`, restored with them); on torch an
+    unseeded `Dropout` calls `torch.nn.functional.dropout`, which advances
+    torch's global generator.
+    """
+
+    def __init__(self) -> None:
+        self.state = None
+        if keras.backend.backend() == "torch":
+            import torch
+
+            self.state = torch.get_rng_state()
+
+    def restore(self) -> None:
+        if self.state is not None:
+            import torch
+
+            torch.set_rng_state(self.state)
 
 
 class _ExponentialRamp(keras.optimizers.schedules.LearningRateSchedule):
