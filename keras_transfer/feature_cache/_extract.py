@@ -55,6 +55,11 @@ def _features(
     return np.asarray(out, dtype="float32")
 
 
+def _is_array(x: object) -> bool:
+    """Whether `x` can be sliced for probes (arrays, tensors, lists)."""
+    return hasattr(x, "shape") or isinstance(x, (list, tuple))
+
+
 def _variant(name: str) -> tuple[str, bool]:
     policy, _, xla = name.partition("+")
     jit = bool(xla) or keras.backend.backend() == "jax"  # JAX predict is always XLA
@@ -63,7 +68,7 @@ def _variant(name: str) -> tuple[str, bool]:
 
 def extract(
     feature_model: keras.Model,
-    x: np.ndarray,
+    x: object,
     batch_size: int,
     extraction: str,
     timer: object = time.perf_counter,
@@ -76,9 +81,14 @@ def extract(
     img/s, or the reason it was dropped).
     """
     start = timer()
-    n = len(x)
     report = {"batch_size": batch_size, "max_relative_error": None, "candidates": {}}
     compiled: dict = {}
+    if extraction == "auto" and not _is_array(x):
+        extraction = "float32"  # a dataset or generator cannot be sliced into probes
+        report["candidates"]["auto"] = (
+            f"x is a {type(x).__name__}, not an array: float32, not probed"
+        )
+    n = len(x) if _is_array(x) else None
     if extraction == "auto" and n < 4 * batch_size:
         extraction = "float32"  # too little data for probing to pay off
         report["candidates"]["auto"] = (

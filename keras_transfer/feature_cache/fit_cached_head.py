@@ -117,13 +117,13 @@ def fit_cached_head(
             raise ValueError(f"`{name}` must be an integer >= 1. Received: {name}={value!r}")
     start = time.perf_counter()
     feature_model, head, _ = split_frozen(model, backbone)
-    features, report = extract(feature_model, np.asarray(x), extract_batch_size, extraction)
+    features, report = extract(feature_model, x, extract_batch_size, extraction)
     y = np.asarray(y)
     if validation_data is not None:
         x_val, y_val = validation_data[0], validation_data[1]
         chosen = report["policy"] + ("+xla" if report["jit_compile"] else "")
         validation_data = (
-            extract(feature_model, np.asarray(x_val), extract_batch_size, chosen)[0],
+            extract(feature_model, x_val, extract_batch_size, chosen)[0],
             y_val,
         )
     extraction_seconds = time.perf_counter() - start
