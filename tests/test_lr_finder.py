@@ -152,13 +152,19 @@ def test_restores_weights_and_optimizer_state_bit_identically(make_optimizer):
     assert float(model.optimizer.learning_rate) == rate
 
 
-@pytest.mark.xfail(
-    keras.backend.backend() == "torch", strict=True,
-    reason="known, open: on torch a Dropout layer draws other masks after lr_find "
-    "although every model and optimizer variable and torch's global generator "
-    "are restored bit-identically (without Dropout the fits are identical)",
+@pytest.mark.parametrize(
+    "built",
+    [
+        True,
+        pytest.param(False, marks=pytest.mark.xfail(
+            keras.backend.backend() == "torch", strict=True,
+            reason="known, open: on torch, with an optimizer lr_find had to build "
+            "and a Dropout layer, the next fit differs although every model and "
+            "optimizer variable and torch's global generator are restored "
+            "bit-identically (built optimizer or no Dropout: identical fits)",
+        )),
+    ],
 )
-@pytest.mark.parametrize("built", [True, False])
 def test_a_fit_after_lr_find_is_the_fit_without_it(built):
     x, y = _classifier_data()
     twins = [_bn_dropout_model(keras.optimizers.Adam(1e-2)) for _ in range(2)]
