@@ -9,74 +9,32 @@ stream from disk through `tf.data`; nothing holds the whole folder in memory.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import tensorflow as tf
 
 from keras_transfer._device import host_data_options
 from keras_transfer.cli._errors import UserError
+from keras_transfer.data.class_folders import (
+    class_folders,
+    list_images,
+    stratified_split,
+)
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+__all__ = ["list_classes", "list_images", "stratified_split"]  # + the decoders below
+
 _EXAMPLES = 5
 
 
-def list_images(path: str) -> list[str]:
-    """`path` itself if it is a file, else the image files under it, sorted."""
-    if os.path.isfile(path):
-        return [path]
-    return sorted(
-        os.path.join(root, name)
-        for root, _, names in os.walk(path)
-        for name in names
-        if name.lower().endswith(IMAGE_EXTENSIONS)
-    )
-
-
-def list_classes(directory: str, argument: str, min_classes: int = 2) -> dict:
-    """`{class name: [files]}` of a folder of class subfolders, names sorted."""
-    if not os.path.isdir(directory):
-        raise UserError(
-            f"`{argument}` must be an existing directory with one subfolder of "
-            "images per class (e.g. data/cats/*.png, data/dogs/*.png). "
-            f"Received: {argument}={directory!r} (no such directory)"
+def list_classes(
+    directory: str, argument: str, min_classes: int = 2, class_names: list | None = None
+) -> dict:
+    """`keras_transfer.data.class_folders`, its errors as `UserError` (one line)."""
+    try:
+        return class_folders(
+            directory, argument=argument, min_classes=min_classes, class_names=class_names
         )
-    classes, loose = {}, 0
-    for entry in sorted(os.listdir(directory)):
-        path = os.path.join(directory, entry)
-        if os.path.isdir(path):
-            if files := list_images(path):
-                classes[entry] = files
-        elif entry.lower().endswith(IMAGE_EXTENSIONS):
-            loose += 1
-    if not classes:
-        found = f" ({loose} images lie directly in it)" if loose else ""
-        raise UserError(
-            f"`{argument}` contains no class subfolders with images "
-            f"({', '.join(IMAGE_EXTENSIONS)}){found}. Put each class's images in "
-            f"its own subfolder, e.g. {directory}/cats/1.png. "
-            f"Received: {argument}={directory!r}"
-        )
-    if len(classes) < min_classes:
-        raise UserError(
-            f"`{argument}` must contain at least {min_classes} class subfolders with "
-            f"images to train a classifier; found only {list(classes)}. Add a "
-            f"subfolder per class. Received: {argument}={directory!r}"
-        )
-    return classes
-
-
-def split(classes: dict, fraction: float, seed: int) -> tuple[list, list]:
-    """Stratified `(train, validation)` lists of `(path, label)`, shuffled with `seed`."""
-    rng = np.random.default_rng(seed)
-    train, validation = [], []
-    for label, files in enumerate(classes.values()):
-        files = [files[i] for i in rng.permutation(len(files))]
-        n_val = int(round(len(files) * fraction)) if len(files) > 1 else 0
-        n_val = min(max(n_val, 1 if len(files) > 1 else 0), len(files) - 1)
-        validation += [(path, label) for path in files[:n_val]]
-        train += [(path, label) for path in files[n_val:]]
-    return train, validation
+    except ValueError as error:
+        raise UserError(str(error)) from None
 
 
 def _decode_raw(path: object) -> tf.Tensor:

@@ -29,6 +29,7 @@ from keras_transfer.cli._backbones import build_model, load_backbone
 from keras_transfer.cli._errors import UserError
 from keras_transfer.cli._io import say, write_json, write_text
 from keras_transfer.cli._lr_auto import find_head_learning_rate
+from keras_transfer.data.class_folders import stratified_split
 from keras_transfer.feature_cache import fit_cached_head
 from keras_transfer.grouping import layer_groups
 from keras_transfer.optimizers import LayerwiseLR
@@ -96,20 +97,15 @@ def _items(args: argparse.Namespace, size: int) -> tuple[list, list, dict]:
     class_names = list(classes)
     if args.validation_dir is not None:
         train = [(p, label) for label, files in enumerate(classes.values()) for p in files]
-        val_classes = _images.list_classes(args.validation_dir, "--validation-dir", 1)
-        unknown = sorted(set(val_classes) - set(class_names))
-        if unknown:
-            raise UserError(
-                f"`--validation-dir` has class folders that DATA_DIR lacks: {unknown}. "
-                f"Use the same class subfolders ({class_names}). "
-                f"Received: validation_dir={args.validation_dir!r}"
-            )
+        val_classes = _images.list_classes(
+            args.validation_dir, "--validation-dir", 1, class_names
+        )
         validation = [
             (p, class_names.index(name)) for name, files in val_classes.items() for p in files
         ]
     else:
         split = args.validation_split or DEFAULT_VALIDATION_SPLIT
-        train, validation = _images.split(classes, split, args.seed)
+        train, validation = stratified_split(classes, split, args.seed)
     train, report = _images.check(train, size)
     validation, val_report = _images.check(validation, size)
     for key in ("skipped", "resized"):

@@ -17,6 +17,7 @@ import numpy as np
 from keras_transfer.cli import _images, _model_file
 from keras_transfer.cli._errors import UserError
 from keras_transfer.cli._io import say, write_json
+from keras_transfer.data.class_folders import list_images
 
 
 def _files(paths: list[str]) -> tuple[list[str], list[str]]:
@@ -24,7 +25,7 @@ def _files(paths: list[str]) -> tuple[list[str], list[str]]:
     files, missing = [], []
     for path in paths:
         if os.path.exists(path):
-            files += _images.list_images(path)
+            files += list_images(path)
         else:
             missing.append(f"{path}: no such file or directory")
     return files, missing

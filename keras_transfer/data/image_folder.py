@@ -2,66 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 
 import numpy as np
 
-from keras_transfer.data._decode import IMAGE_EXTENSIONS, decode_image
+from keras_transfer.data._decode import decode_image
+from keras_transfer.data.class_folders import class_folders, stratified_split
 from keras_transfer.data.make_dataset import make_dataset
 
 _EXAMPLES = 5
-
-
-def _list_classes(directory: str, argument: str) -> dict[str, list[str]]:
-    if not os.path.isdir(directory):
-        raise ValueError(
-            f"`{argument}` must be an existing directory with one subfolder of "
-            "images per class (e.g. data/cats/*.png, data/dogs/*.png). "
-            f"Received: {argument}={directory!r} (no such directory)"
-        )
-    classes = {}
-    loose = 0
-    for entry in sorted(os.listdir(directory)):
-        path = os.path.join(directory, entry)
-        if os.path.isdir(path):
-            files = sorted(
-                os.path.join(root, name)
-                for root, _, names in os.walk(path)
-                for name in names
-                if name.lower().endswith(IMAGE_EXTENSIONS)
-            )
-            if files:
-                classes[entry] = files
-        elif entry.lower().endswith(IMAGE_EXTENSIONS):
-            loose += 1
-    if not classes:
-        found = f" ({loose} images lie directly in it)" if loose else ""
-        raise ValueError(
-            f"`{argument}` contains no class subfolders with images "
-            f"({', '.join(IMAGE_EXTENSIONS)}){found}. Put each class's images in "
-            f"its own subfolder, e.g. {directory}/cats/1.png. "
-            f"Received: {argument}={directory!r}"
-        )
-    if len(classes) < 2:
-        raise ValueError(
-            f"`{argument}` must contain at least 2 class subfolders with images to "
-            f"train a classifier; found only {list(classes)}. Add a subfolder per "
-            f"class. Received: {argument}={directory!r}"
-        )
-    return classes
-
-
-def _split(classes: dict, split: float, seed: int) -> tuple[list, list]:
-    rng = np.random.default_rng(seed)
-    train, validation = [], []
-    for label, files in enumerate(classes.values()):
-        files = [files[i] for i in rng.permutation(len(files))]
-        n_val = int(round(len(files) * split)) if len(files) > 1 else 0
-        n_val = min(max(n_val, 1 if len(files) > 1 else 0), len(files) - 1)
-        validation += [(path, label) for path in files[:n_val]]
-        train += [(path, label) for path in files[n_val:]]
-    return train, validation
 
 
 def _load(items: list, image_size: tuple, report: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -165,24 +114,20 @@ def image_folder(
             "`validation_split` must be a fraction strictly between 0 and 1, "
             f"e.g. 0.2. Received: validation_split={validation_split!r}"
         )
-    classes = _list_classes(directory, "directory")
+    classes = class_folders(directory, argument="directory")
     class_names = list(classes)
     if validation_split is not None:
-        train_items, val_items = _split(classes, validation_split, seed)
+        train_items, val_items = stratified_split(classes, validation_split, seed)
     else:
         train_items = [
             (path, label) for label, files in enumerate(classes.values()) for path in files
         ]
         val_items = None
     if validation_dir is not None:
-        val_classes = _list_classes(validation_dir, "validation_dir")
-        unknown = sorted(set(val_classes) - set(class_names))
-        if unknown:
-            raise ValueError(
-                f"`validation_dir` has class folders that `directory` lacks: {unknown}. "
-                f"Use the same class subfolders ({class_names}). "
-                f"Received: validation_dir={validation_dir!r}"
-            )
+        val_classes = class_folders(
+            validation_dir, argument="validation_dir", min_classes=1,
+            class_names=class_names,
+        )  # fmt: skip
         val_items = [
             (path, class_names.index(name))
             for name, files in val_classes.items()
