@@ -28,5 +28,7 @@ fi
 .venv/bin/python -m ruff check keras_transfer tests benchmarks
 for backend in ${KT_BACKENDS:-tensorflow jax torch}; do
   echo "=== pytest, KERAS_BACKEND=$backend ==="
-  KERAS_BACKEND=$backend .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+  start=$SECONDS
+  KERAS_BACKEND=$backend .venv/bin/python -m pytest -q -p no:cacheprovider --durations=15 "$@"
+  echo "=== KERAS_BACKEND=$backend took $((SECONDS - start)) s ==="
 done
