@@ -31,6 +31,7 @@ import time
 import keras
 import numpy as np
 
+from keras_transfer._layers import walk
 from keras_transfer.callbacks import GradualUnfreeze
 from keras_transfer.cli import _demo_data, _demo_report, _demo_solar, _io
 from keras_transfer.cli._demo_backbones import Backbones
@@ -295,7 +296,7 @@ def run_cell(
             )
             model.layers[0].trainable = True
             if arm == "full":  # pretrained BatchNorm statistics stay as they are
-                for layer in model.layers[0].layers:
+                for layer in walk(model.layers[0]):  # a HubBackbone has no .layers
                     if isinstance(layer, keras.layers.BatchNormalization):
                         layer.trainable = False
             part = _one_lr_arm(model, x_train, y_train, c, seed)
