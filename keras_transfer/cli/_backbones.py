@@ -20,6 +20,7 @@ import os
 import keras
 import numpy as np
 
+from keras_transfer._device import tensorflow_backend
 from keras_transfer.cli._errors import UserError
 
 _LITE = ("EfficientNetLite0", "EfficientNetLite1", "EfficientNetLite2")
@@ -96,7 +97,7 @@ def preprocess_layers(preprocess_input: object, name: str) -> list:
 
 
 def _savedmodel(backbone: str) -> tuple:
-    if keras.backend.backend() != "tensorflow":
+    if not tensorflow_backend():
         raise UserError(
             "`--backbone` is a SavedModel, which needs the TensorFlow backend. "
             "Set KERAS_BACKEND=tensorflow, or pass a keras.applications name with "

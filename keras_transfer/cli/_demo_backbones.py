@@ -12,6 +12,7 @@ import os
 
 import keras
 
+from keras_transfer._device import tensorflow_backend
 from keras_transfer.cli import _vgg16_hed
 from keras_transfer.cli._errors import UserError
 from keras_transfer.cli._io import say
@@ -31,8 +32,8 @@ class Backbones:
         self.config = config
         source = config.backbone_source
         if source == "auto":
-            source = "hub" if keras.backend.backend() == "tensorflow" else "keras"
-        if source == "hub" and keras.backend.backend() != "tensorflow":
+            source = "hub" if tensorflow_backend() else "keras"
+        if source == "hub" and not tensorflow_backend():
             raise UserError(
                 "`--backbone-source hub` needs the TensorFlow backend (SavedModels "
                 "are TensorFlow's). Set KERAS_BACKEND=tensorflow or use "

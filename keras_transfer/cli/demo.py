@@ -31,6 +31,7 @@ import time
 import keras
 import numpy as np
 
+from keras_transfer._device import tensorflow_backend
 from keras_transfer._layers import walk
 from keras_transfer.callbacks import GradualUnfreeze
 from keras_transfer.cli import _demo_data, _demo_report, _demo_solar, _io
@@ -209,7 +210,7 @@ def _accuracy(
     model: keras.Model, x: np.ndarray, y: np.ndarray, task: str = "digits"
 ) -> dict:
     """Test accuracy; on the solar task also functional-vs-defective accuracy."""
-    if keras.backend.backend() == "tensorflow":
+    if tensorflow_backend():
         # Plain calls skip `predict`'s tf.function: on TF/CPU its first call on
         # a fresh model cost ~4 s more (10.3 s against 5.8-7.0 s for 1,000
         # digits through HubBackbone), and every arm scores a fresh model.

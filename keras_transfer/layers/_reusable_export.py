@@ -12,6 +12,8 @@ import os
 
 import keras
 
+from keras_transfer._device import tensorflow_backend
+
 
 def export_reusable_savedmodel(
     model: keras.Model, path: str | os.PathLike, input_signature: object = None
@@ -49,7 +51,7 @@ def export_reusable_savedmodel(
     backbone = HubBackbone("/tmp/reusable_dense", trainable=True)
     ```
     """
-    if keras.backend.backend() != "tensorflow":
+    if not tensorflow_backend():
         raise RuntimeError(
             "export_reusable_savedmodel writes a TensorFlow SavedModel and needs "
             "the TensorFlow backend; the active Keras backend is "

@@ -7,6 +7,7 @@ import contextlib
 import keras
 
 from keras_transfer import _keras_internals
+from keras_transfer._device import tensorflow_backend
 
 
 def make_group_optimizer(
@@ -57,7 +58,7 @@ def eager_scope() -> contextlib.AbstractContextManager:
     once, eagerly: `tf.init_scope()` lifts out of the graph. A no-op context
     on other backends.
     """
-    if keras.backend.backend() != "tensorflow":
+    if not tensorflow_backend():
         return contextlib.nullcontext()
     import tensorflow as tf
 
