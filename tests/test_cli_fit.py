@@ -10,7 +10,7 @@ import pytest
 from _tiny_backbone import export_tiny_savedmodel
 from PIL import Image
 
-from keras_transfer import cli
+from keras_transfer import cli, throughput
 from keras_transfer.cli import _backbones
 
 SIZE = 32
@@ -156,6 +156,80 @@ def test_precision_unfreeze_and_augment_flags_reach_the_training(capsys, folder,
     assert report["unfrozen_groups"] == ["backbone"]
     assert report["history"]["fine_tune"]["unfreeze_stage"] == [1, 1]
     assert len(report["history"]["fine_tune"]["loss"]) == 2
+
+
+class _PolicyClock:
+    """A fake clock: each timed `fit` lasts `seconds[global dtype policy]`."""
+
+    def __init__(self, seconds):
+        self.seconds, self.now = seconds, 0.0
+
+    def __call__(self):
+        self.now += self.seconds[keras.config.dtype_policy().name]
+        return self.now
+
+
+def _quick_fit(capsys, folder, tmp_path, hub_savedmodel, *extra):
+    status, out, err = _fit(
+        capsys, folder, "--backbone", hub_savedmodel, "--image-size", SIZE,
+        "--epochs", 0, "--head-epochs", 1, "--batch-size", 8,
+        "--out", tmp_path / "model.keras", *extra,
+    )  # fmt: skip
+    assert status == 0, err
+    return json.loads((tmp_path / "model.json").read_text()), err
+
+
+@pytest.mark.tensorflow_only
+def test_precision_auto_uses_what_autotune_measured_for_this_model(
+    capsys, folder, tmp_path, hub_savedmodel, monkeypatch
+):
+    monkeypatch.setenv("KERAS_TRANSFER_CACHE", str(tmp_path / "cache"))
+    report, _ = _quick_fit(capsys, folder, tmp_path, hub_savedmodel, "--overwrite")
+    # Nothing cached: the CPU rule, with the reason saying how to measure.
+    assert report["precision"]["policy"] == "float32"
+    assert "no autotune result cached" in report["precision"]["reason"]
+
+    def build():  # the model `fit` builds: same backbone, size and classes
+        backbone, preprocess, _ = _backbones.load_backbone(hub_savedmodel, None, SIZE)
+        return _backbones.build_model(backbone, preprocess, SIZE, 2)
+
+    x = np.zeros((8, SIZE, SIZE, 3), "float32")
+    throughput.autotune(
+        build, x, np.zeros((8,), "int32"),
+        compile_kwargs={"optimizer": "adam", "loss": "sparse_categorical_crossentropy"},
+        candidates=[throughput.PrecisionChoice("float32", False, 1),
+                    throughput.PrecisionChoice("mixed_bfloat16", False, 1)],
+        batch_size=8, steps=2, timer=_PolicyClock({"float32": 3.0, "mixed_bfloat16": 1.0}),
+    )  # fmt: skip
+    report, err = _quick_fit(capsys, folder, tmp_path, hub_savedmodel, "--overwrite")
+    assert report["precision"]["policy"] == "mixed_bfloat16"
+    assert report["precision"]["jit_compile"] is False
+    assert "autotune: fastest of 2 candidates" in report["precision"]["reason"]
+    assert "3.00x the runner-up" in err
+    loaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=False)
+    assert loaded.get_layer("backbone").dtype_policy.name == "mixed_bfloat16"
+    # Another batch size is another measurement: back to the rule.
+    report, _ = _quick_fit(
+        capsys, folder, tmp_path, hub_savedmodel, "--overwrite", "--batch-size", 4
+    )
+    assert report["precision"]["policy"] == "float32"
+
+
+@pytest.mark.tensorflow_only
+def test_autotune_flag_measures_on_the_training_images_and_caches(
+    capsys, folder, tmp_path, hub_savedmodel, monkeypatch
+):
+    monkeypatch.setenv("KERAS_TRANSFER_CACHE", str(tmp_path / "cache"))
+    report, err = _quick_fit(capsys, folder, tmp_path, hub_savedmodel, "--autotune")
+    assert "Autotune: timing 3 training steps of batch 8" in err
+    (cached,) = (tmp_path / "cache" / "autotune").iterdir()
+    entry = json.loads(cached.read_text())
+    assert len(entry["table"]) == 4  # float32 / mixed_bfloat16, XLA off / on
+    assert entry["key"]["input_shape"] == [SIZE, SIZE, 3]
+    assert entry["key"]["batch_size"] == 8
+    assert report["precision"]["policy"] == entry["best"]["policy"]
+    assert report["precision"]["jit_compile"] == entry["best"]["jit_compile"]
+    assert "autotune: fastest of 4 candidates" in report["precision"]["reason"]
 
 
 @pytest.mark.tensorflow_only

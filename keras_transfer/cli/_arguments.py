@@ -163,14 +163,22 @@ def add_fit(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--precision",
         choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"),
         default="auto",
-        help="dtype policy (default auto: throughput.select_precision per device)",
+        help="dtype policy (default auto: what --autotune measured for this model on "
+        "this machine when cached, else the device rule of throughput.select_precision)",
+    )
+    fit.add_argument(
+        "--autotune",
+        action="store_true",
+        help="first time a few training steps of each precision/XLA configuration on "
+        "your images and cache the fastest (throughput.autotune); later runs with "
+        "--precision auto reuse it",
     )
     fit.add_argument(
         "--jit-compile",
         type=_jit,
         default="auto",
         metavar="{auto,true,false}",
-        help="XLA (default auto: throughput.select_precision per device)",
+        help="XLA (default auto: measured with --precision auto, else per device)",
     )
     fit.add_argument(
         "--early-stopping",

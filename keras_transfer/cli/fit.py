@@ -24,7 +24,7 @@ import numpy as np
 
 from keras_transfer import throughput
 from keras_transfer.callbacks import GradualUnfreeze
-from keras_transfer.cli import _images, _model_file
+from keras_transfer.cli import _fit_precision, _images, _model_file
 from keras_transfer.cli._backbones import build_model, load_backbone
 from keras_transfer.cli._errors import UserError
 from keras_transfer.cli._io import say, write_json, write_text
@@ -214,8 +214,6 @@ def _markdown(report: dict) -> str:
 
 
 def _train(args: argparse.Namespace, paths: dict, size: int, start: float) -> dict:
-    choice = throughput.select_precision(args.precision, args.jit_compile).apply()
-    say(f"Precision: {choice.policy}, jit_compile={choice.jit_compile} ({choice.reason})")
     say(f"Checking images in {args.data_dir} at {size}x{size} ...")
     train, validation, data = _items(args, size)
     skipped = "; ".join(data["skipped_examples"][:3])
@@ -224,13 +222,23 @@ def _train(args: argparse.Namespace, paths: dict, size: int, start: float) -> di
         f"{len(data['class_names'])} classes; {data['skipped']} unreadable file(s) "
         f"skipped{': ' + skipped if data['skipped'] else ''}"
     )
-    backbone, preprocess, description = load_backbone(args.backbone, args.weights, size)
-    keras.utils.set_random_seed(args.seed)
-    model = build_model(backbone, preprocess, size, len(data["class_names"]))
-    backbone.trainable = False
+    batch = min(args.batch_size, len(train))
+    built = {}
+
+    def build() -> keras.Model:
+        backbone, preprocess, built["description"] = load_backbone(
+            args.backbone, args.weights, size
+        )
+        keras.utils.set_random_seed(args.seed)
+        built["backbone"] = backbone
+        return build_model(backbone, preprocess, size, len(data["class_names"]))
+
+    choice, model = _fit_precision.choose(args, build, train, size, batch)
+    say(f"Precision: {choice.policy}, jit_compile={choice.jit_compile} ({choice.reason})")
+    description = built["description"]
+    built["backbone"].trainable = False
     groups = layer_groups(model)
     frozen = _plan(groups, args)
-    batch = min(args.batch_size, len(train))
     labels = np.asarray([label for _, label in train], "int32")
     lr_find_report = None
     if args.learning_rate == "auto":  # --learning-rate auto: see cli/_lr_auto.py
@@ -292,7 +300,10 @@ def _train(args: argparse.Namespace, paths: dict, size: int, start: float) -> di
         "input": info["input"],
         "output": info["output"],
         "data": data,
-        "precision": {key: settings[key] for key in ("policy", "jit_compile", "backend", "device")},
+        "precision": {
+            **{key: settings[key] for key in ("policy", "jit_compile", "backend", "device")},
+            "reason": choice.reason,
+        },
         "head_epochs": args.head_epochs,
         "epochs": args.epochs,
         "epochs_per_stage": args.epochs_per_stage,
