@@ -3,8 +3,8 @@
 Steps: refuse an existing `--out` (unless `--overwrite`) before any work; list
 the class subfolders and check every file once (corrupt files skipped,
 counted, named); load the backbone with the layers that turn raw pixels into
-its input (`_backbones`); pick precision/XLA (`throughput.select_precision`,
-`--precision` / `--jit-compile`); train the head on cached features
+its input (`_backbones`); pick precision/XLA (`_fit_precision`: `--precision` /
+`--jit-compile`, measured by `--autotune` or cached from an earlier one); train the head on cached features
 (`feature_cache.fit_cached_head`), then fine-tune with `GradualUnfreeze` and
 `LayerwiseLR` depth decay, images streaming from disk through `tf.data`
 (`--augment` on the host), keeping the best-validation weights and stopping
