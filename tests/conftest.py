@@ -4,6 +4,8 @@
 - `--run-slow` / `-m slow`: slow tests run when asked (CI asks).
 - `gpu` marker: skipped unless a GPU is visible to the active backend.
 - `tensorflow_only` marker: skipped, with the reason, on other backends.
+- On torch, `torch.compile` (what `jit_compile=True` means there) uses the
+  `aot_eager` backend: graph capture without inductor's C++ builds.
 """
 
 from __future__ import annotations
@@ -12,6 +14,26 @@ import os
 
 import keras
 import pytest
+
+
+if keras.backend.backend() == "torch":
+    # On torch, `jit_compile=True` means `torch.compile`, whose default
+    # inductor backend generates and builds C++ for every graph: minutes per
+    # test on 2 cores. The suite compiles with `aot_eager` instead: the same
+    # dynamo capture and AOTAutograd graphs (where a layer's semantics could
+    # break under compilation), executed by eager kernels.
+    import functools
+
+    import torch
+
+    _torch_compile = torch.compile
+
+    @functools.wraps(_torch_compile)
+    def _compile_aot_eager(*args, **kwargs):
+        kwargs.setdefault("backend", "aot_eager")
+        return _torch_compile(*args, **kwargs)
+
+    torch.compile = _compile_aot_eager
 
 
 def pytest_addoption(parser):

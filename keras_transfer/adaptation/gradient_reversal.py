@@ -93,18 +93,25 @@ class GradientReversal(keras.layers.Layer):
 
     def current_lambda(self) -> Any:
         """The reversal strength at the current `step` (a float32 scalar tensor)."""
+        return self._lambda_at(self.step)
+
+    def _lambda_at(self, step: Any) -> Any:
         if self.schedule_steps is None:
             return ops.convert_to_tensor(self.max_lambda, "float32")
-        p = ops.minimum(
-            ops.cast(self.step, "float32") / float(self.schedule_steps), 1.0
-        )
+        p = ops.minimum(ops.cast(step, "float32") / float(self.schedule_steps), 1.0)
         ramp = 2.0 / (1.0 + ops.exp(-self.gamma * p)) - 1.0
         return self.max_lambda * ramp
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
-        lam = self.current_lambda()
         if training:
+            # Count first, then read back the step this call trains at: under
+            # torch.compile a read placed before the increment saw the
+            # incremented value (lambda one step ahead); a read after it is
+            # ordered the same way on every backend and compiler.
             self.step.assign_add(ops.ones((), "int32"))
+            lam = self._lambda_at(ops.convert_to_tensor(self.step) - 1)
+        else:
+            lam = self._lambda_at(self.step)
 
         def reverse(x: Any) -> Any:
             r = -ops.cast(lam, x.dtype) * x
