@@ -66,7 +66,7 @@ def test_backbones_pretrained_and_scratch():
 def _results(ks):
     summary = [
         {"arm": arm, "k": k, "seeds": 3, "accuracy_mean": 0.5 + 0.1 * a,
-         "accuracy_std": 0.02, "accuracy_binary_mean": 0.8,
+         "accuracy_std": 0.02, "accuracy_binary_mean": 0.8, "accuracy_balanced_mean": 0.4,
          "train_seconds_mean": 10.0 * (a + 1), "images_per_sec_mean": 5.0}
         for k in ks for a, arm in enumerate(demo.ARMS)
     ]  # fmt: skip
@@ -87,10 +87,24 @@ def test_plot_bars_and_time_and_lines_when_several_k(tmp_path):
     assert _png_width(several) == 1560
 
 
-def test_table_names_the_full_split_and_the_binary_accuracy():
+def test_table_names_the_full_split_and_the_balanced_and_binary_accuracy():
     table = _demo_report.markdown_table(_results([5, demo.ALL]))
-    assert "defective-vs-functional acc" in table.splitlines()[0]
-    assert "| all | gradual | 0.800 +- 0.020 | 0.800 | 3 | 40.0 | 5.0 |" in table
+    assert "| balanced acc | defective-vs-functional acc |" in table.splitlines()[0]
+    assert "| all | gradual | 0.800 +- 0.020 | 0.400 | 0.800 | 3 | 40.0 | 5.0 |" in table
+
+
+def test_solar_scores_on_a_known_confusion():
+    # 6 defect-free cells, 2 each of p=1/3, 2/3, 1; predictions: all defect-free
+    # right, one p=1/3 right, the p=2/3 cells called p=1, the p=1 cells right.
+    y = np.array([0] * 6 + [1, 1, 2, 2, 3, 3])
+    predicted = np.array([0] * 6 + [1, 0, 3, 3, 3, 3])
+    scores = demo.scores(predicted, y, "solar")
+    assert scores["accuracy"] == 9 / 12
+    assert scores["accuracy_balanced"] == (1 + 0.5 + 0 + 1) / 4
+    # functional (p < 1/2) vs defective: p=1/3 called p=0 and p=2/3 called p=1
+    # are both on the right side.
+    assert scores["accuracy_binary"] == 1.0
+    assert demo.scores(predicted, y) == {"accuracy": 9 / 12}  # digits: accuracy only
 
 
 @pytest.mark.slow

@@ -7,18 +7,25 @@ from keras_transfer.cli._io import atomic_write
 
 def markdown_table(results: dict) -> str:
     """Returns the summary as a markdown table, one row per k and arm."""
-    binary = any("accuracy_binary_mean" in row for row in results["summary"])
-    extra = " defective-vs-functional acc |" if binary else ""
+    extras = [
+        (key, title)
+        for key, title in (
+            ("accuracy_balanced_mean", "balanced acc"),
+            ("accuracy_binary_mean", "defective-vs-functional acc"),
+        )
+        if any(key in row for row in results["summary"])
+    ]
     lines = [
-        "| labels per class | arm | accuracy (mean +- std) |" + extra
+        "| labels per class | arm | accuracy (mean +- std) |"
+        + "".join(f" {title} |" for _, title in extras)
         + " seeds | train s | train img/s |",
-        "| --- | --- | --- |" + (" --- |" if binary else "") + " --- | --- | --- |",
+        "| --- | --- | --- |" + " --- |" * len(extras) + " --- | --- | --- |",
     ]
     for row in results["summary"]:
-        cell = f" {row['accuracy_binary_mean']:.3f} |" if binary else ""
+        cells = "".join(f" {row[key]:.3f} |" for key, _ in extras)
         lines.append(
             f"| {_k_label(row['k'])} | {row['arm']} | {row['accuracy_mean']:.3f} +- "
-            f"{row['accuracy_std']:.3f} |{cell} {row['seeds']} | "
+            f"{row['accuracy_std']:.3f} |{cells} {row['seeds']} | "
             f"{row['train_seconds_mean']:.1f} | {row['images_per_sec_mean']:.1f} |"
         )
     return "\n".join(lines)
