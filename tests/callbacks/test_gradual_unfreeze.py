@@ -143,6 +143,12 @@ def test_sgd_update_of_newly_unfrozen_variable_by_hand(optimizer, multiplier):
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(keras.losses.mean_squared_error(y, model(x)))
         grad = tape.gradient(loss, kernel.value).numpy()
+    elif keras.backend.backend() == "torch":
+        import torch
+
+        loss = keras.ops.mean(keras.losses.mean_squared_error(y, model(x)))
+        (grad,) = torch.autograd.grad(loss, [kernel.value])
+        grad = grad.detach().cpu().numpy()
     else:
         import jax
 
