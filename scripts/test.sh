@@ -26,16 +26,9 @@ if [ "${KT_KERAS_LATEST:-0}" = 1 ]; then
 fi
 .venv/bin/python -c "import keras; print('keras', keras.__version__)"
 .venv/bin/python -m ruff check keras_transfer tests benchmarks
-# On torch, the parts of the suite that pass there so far (issue 17 lists the
-# known torch failures elsewhere); KT_TORCH_TESTS="" runs the whole suite.
-KT_TORCH_TESTS=${KT_TORCH_TESTS-"tests/optimizers tests/test_keras_internals.py tests/applications tests/test_lr_finder.py tests/test_lora.py"}
 for backend in ${KT_BACKENDS:-tensorflow jax torch}; do
   echo "=== pytest, KERAS_BACKEND=$backend ==="
   start=$SECONDS
-  paths=()
-  if [ "$backend" = torch ] && [ $# -eq 0 ]; then
-    read -r -a paths <<< "$KT_TORCH_TESTS"
-  fi
-  KERAS_BACKEND=$backend .venv/bin/python -m pytest -q -p no:cacheprovider --durations=15 "${paths[@]}" "$@"
+  KERAS_BACKEND=$backend .venv/bin/python -m pytest -q -p no:cacheprovider --run-slow --durations=15 "$@"
   echo "=== KERAS_BACKEND=$backend took $((SECONDS - start)) s ==="
 done

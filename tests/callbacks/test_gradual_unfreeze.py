@@ -215,6 +215,12 @@ class _CountingSequential(keras.Sequential):
         return super().train_step(*args, **kwargs)
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() == "torch",
+    reason="counts tf.function / jax.jit traces; torch.compile guards on Python "
+    "state (this very counter makes it recompile), so a trace count means nothing "
+    "there; stages under torch.compile: test_mixed_float16_loss_scale_optimizer[True]",
+)
 def test_jit_compile_one_trace_per_stage():
     backbone = keras.Sequential(
         [keras.Input((8,)), keras.layers.Dense(8, name="block1_dense"),
