@@ -15,7 +15,6 @@ import os
 import keras
 import pytest
 
-
 if keras.backend.backend() == "torch":
     # On torch, `jit_compile=True` means `torch.compile`, whose default
     # inductor backend generates and builds C++ for every graph: minutes per
