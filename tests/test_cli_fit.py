@@ -7,6 +7,7 @@ import socket
 import keras
 import numpy as np
 import pytest
+from _policy_clock import PolicyClock
 from _tiny_backbone import export_tiny_savedmodel
 from PIL import Image
 
@@ -158,17 +159,6 @@ def test_precision_unfreeze_and_augment_flags_reach_the_training(capsys, folder,
     assert len(report["history"]["fine_tune"]["loss"]) == 2
 
 
-class _PolicyClock:
-    """A fake clock: each timed `fit` lasts `seconds[global dtype policy]`."""
-
-    def __init__(self, seconds):
-        self.seconds, self.now = seconds, 0.0
-
-    def __call__(self):
-        self.now += self.seconds[keras.config.dtype_policy().name]
-        return self.now
-
-
 def _quick_fit(capsys, folder, tmp_path, hub_savedmodel, *extra):
     status, out, err = _fit(
         capsys, folder, "--backbone", hub_savedmodel, "--image-size", SIZE,
@@ -199,7 +189,7 @@ def test_precision_auto_uses_what_autotune_measured_for_this_model(
         compile_kwargs={"optimizer": "adam", "loss": "sparse_categorical_crossentropy"},
         candidates=[throughput.PrecisionChoice("float32", False, 1),
                     throughput.PrecisionChoice("mixed_bfloat16", False, 1)],
-        batch_size=8, steps=2, timer=_PolicyClock({"float32": 3.0, "mixed_bfloat16": 1.0}),
+        batch_size=8, steps=2, timer=PolicyClock({"float32": 3.0, "mixed_bfloat16": 1.0}),
     )  # fmt: skip
     report, err = _quick_fit(capsys, folder, tmp_path, hub_savedmodel, "--overwrite")
     assert report["precision"]["policy"] == "mixed_bfloat16"

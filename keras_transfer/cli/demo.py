@@ -413,7 +413,7 @@ def summarize(runs: list[dict]) -> list[dict]:
         arm = ARMS[arm_index]
         cell = [r for r in runs if r["k"] == k and r["arm"] == arm]
         acc = np.array([r["accuracy"] for r in cell])
-        binary = {
+        extra_scores = {
             f"{name}_mean": float(np.mean([r[name] for r in cell]))
             for name in ("accuracy_binary", "accuracy_balanced")
             if name in cell[0]
@@ -425,7 +425,7 @@ def summarize(runs: list[dict]) -> list[dict]:
                 "seeds": len(cell),
                 "accuracy_mean": float(acc.mean()),
                 "accuracy_std": float(acc.std()),
-                **binary,
+                **extra_scores,
                 "train_seconds_mean": float(
                     np.mean([r["train_seconds"] for r in cell])
                 ),

@@ -1,24 +1,9 @@
 import keras
 import numpy as np
 import pytest
+from _policy_clock import PolicyClock
 
 from keras_transfer.throughput import PrecisionChoice, autotune
-
-
-class _FakeClock:
-    """Advances by the current global policy's cost at every reading.
-
-    `autotune` reads the clock before and after each timed `fit`, with the
-    candidate's policy set globally, so a candidate's timed fit lasts exactly
-    `seconds[policy]`, whatever the machine is doing.
-    """
-
-    def __init__(self, seconds):
-        self.seconds, self.now = seconds, 0.0
-
-    def __call__(self):
-        self.now += self.seconds[keras.config.dtype_policy().name]
-        return self.now
 
 
 def _build():
@@ -35,7 +20,7 @@ def test_autotune_picks_the_candidate_the_clock_says_is_faster(slow, fast):
     candidates = [PrecisionChoice("float32", jit, 1), PrecisionChoice("mixed_bfloat16", jit, 1)]
     x = np.ones((32, 8), "float32")
     y = np.ones((32, 1), "float32")
-    clock = _FakeClock({slow: 2.0, fast: 0.5})
+    clock = PolicyClock({slow: 2.0, fast: 0.5})
     best, table = autotune(
         _build, x, y, candidates=candidates, batch_size=8, steps=4, timer=clock
     )

@@ -5,6 +5,7 @@ import importlib
 import keras
 import numpy as np
 import pytest
+from _policy_clock import PolicyClock
 
 from keras_transfer._device import describe_cpu
 from keras_transfer.throughput import PrecisionChoice, autotune, select_precision
@@ -33,17 +34,6 @@ def stub_device(monkeypatch):
     return state
 
 
-class _FakeClock:
-    """Each timed fit lasts `seconds[global policy]` (see test_autotune.py)."""
-
-    def __init__(self, seconds):
-        self.seconds, self.now = seconds, 0.0
-
-    def __call__(self):
-        self.now += self.seconds[keras.config.dtype_policy().name]
-        return self.now
-
-
 def _build(width=8):
     inputs = keras.Input((6,))
     hidden = keras.layers.Dense(width)(inputs)
@@ -56,7 +46,7 @@ def _tune(tmp_path, batch_size=8):
     jit = keras.backend.backend() == "jax"
     candidates = [PrecisionChoice("float32", jit), PrecisionChoice("mixed_bfloat16", jit)]
     x, y = np.ones((16, 6), "float32"), np.ones((16, 1), "float32")
-    clock = _FakeClock({"float32": 1.0, "mixed_bfloat16": 0.25})
+    clock = PolicyClock({"float32": 1.0, "mixed_bfloat16": 0.25})
     return autotune(_build, x, y, candidates=candidates, batch_size=batch_size,
                     steps=2, timer=clock, cache_dir=str(tmp_path))
 
@@ -109,7 +99,7 @@ def test_without_a_cache_entry_the_reason_says_how_to_measure(tmp_path, stub_dev
 def test_autotune_cache_false_writes_nothing(tmp_path, stub_device):
     x, y = np.ones((16, 6), "float32"), np.ones((16, 1), "float32")
     autotune(_build, x, y, candidates=[PrecisionChoice("float32", True)], batch_size=8,
-             steps=2, timer=_FakeClock({"float32": 1.0}), cache=False, cache_dir=str(tmp_path))
+             steps=2, timer=PolicyClock({"float32": 1.0}), cache=False, cache_dir=str(tmp_path))
     assert list(tmp_path.iterdir()) == []
 
 
