@@ -27,15 +27,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+import warnings
 
 import keras
 import numpy as np
 
-from keras_transfer._device import tensorflow_backend
 from keras_transfer._layers import walk
 from keras_transfer.callbacks import GradualUnfreeze
 from keras_transfer.cli import _demo_data, _demo_report, _demo_solar, _io
 from keras_transfer.cli._demo_backbones import Backbones
+from keras_transfer.cli._demo_reuse import RunModels
 from keras_transfer.cli._errors import UserError
 from keras_transfer.cli._io import say
 from keras_transfer.cli._vgg16_hed import hed_weights_path
@@ -172,7 +173,7 @@ def _timed_fit(
 def _one_lr_arm(
     model: keras.Model, x: np.ndarray, y: np.ndarray, c: DemoConfig, seed: int
 ) -> dict:
-    model.compile(optimizer=keras.optimizers.Adam(c.lr), loss=_loss())
+    """Fits a model compiled with `_one_lr_optimizer` (see `RunModels.one_lr`)."""
     seconds = _timed_fit(model, x, y, c, seed, epochs=c.epochs)
     return {"seconds": seconds, "images": len(x) * c.epochs}
 
@@ -222,22 +223,19 @@ def _accuracy(
     model: keras.Model, x: np.ndarray, y: np.ndarray, task: str = "digits"
 ) -> dict:
     """Test scores of `model` on `(x, y)` (see `scores`)."""
-    if tensorflow_backend():
-        # Plain calls skip `predict`'s tf.function: on TF/CPU its first call on
-        # a fresh model cost ~4 s more (10.3 s against 5.8-7.0 s for 1,000
-        # digits through HubBackbone), and every arm scores a fresh model.
-        batches = range(0, len(x), _PREDICT_BATCH)
-        logits = np.concatenate(
-            [
-                keras.ops.convert_to_numpy(
-                    model(x[i : i + _PREDICT_BATCH], training=False)
-                )
-                for i in batches
-            ]
-        )
-    else:
-        logits = model.predict(x, batch_size=_PREDICT_BATCH, verbose=0)
+    logits = model.predict(x, batch_size=_PREDICT_BATCH, verbose=0)
     return scores(np.argmax(logits, axis=-1), y, task)
+
+
+def _run_models(backbones: Backbones) -> RunModels:
+    """The compiled models one run keeps (see `_demo_reuse`)."""
+    c = backbones.config
+    return RunModels(
+        build=lambda: _build_model(backbones.make(True, 0), c.image_size, 0, c),
+        make_optimizer=lambda: keras.optimizers.Adam(c.lr),
+        loss=_loss(),
+        batch_size=_PREDICT_BATCH,
+    )
 
 
 def scores(predicted: np.ndarray, y: np.ndarray, task: str = "digits") -> dict:
@@ -289,14 +287,22 @@ def run_cell(
     seed: int,
     arms: tuple[str, ...] = ARMS,
     test_features: np.ndarray | None = None,
+    models: RunModels | None = None,
 ) -> list[dict]:
     """Runs the arms for one (k, seed) and returns one record per arm.
 
     `test_features` (from `_frozen_test_features`) lets the `frozen` arm score
     its head without a forward pass through the backbone; the result is the
-    same as scoring the whole model.
+    same as scoring the whole model. `models` (from `_run_models`), shared by
+    the cells of a run, trains and scores them on models traced once.
     """
     c = backbones.config
+    models = models or _run_models(backbones)
+
+    def score(model: keras.Model) -> dict:
+        predicted = np.argmax(models.predict(model, x_test), axis=-1)
+        return scores(predicted, y_test, c.task)
+
     x, y, pool, test = data
     if k == ALL:  # the whole training pool, with the full split's epochs
         train = np.random.default_rng(seed).permutation(pool)
@@ -322,17 +328,16 @@ def run_cell(
                 for layer in walk(model.layers[0]):  # a HubBackbone has no .layers
                     if isinstance(layer, keras.layers.BatchNormalization):
                         layer.trainable = False
+            model = models.one_lr(arm, model)
             part = _one_lr_arm(model, x_train, y_train, c, seed)
-            records.append(
-                _record(arm, k, seed, _accuracy(model, x_test, y_test, c.task), [part])
-            )
+            records.append(_record(arm, k, seed, score(model), [part]))
     if "frozen" in arms or "gradual" in arms:
         model = _build_model(backbones.make(True, seed), c.image_size, seed, c)
         model.layers[0].trainable = False
         head = _head_phase(model, x_train, y_train, c)
         if "frozen" in arms:
             if test_features is None:
-                accuracy = _accuracy(model, x_test, y_test, c.task)
+                accuracy = score(model)
             else:
                 accuracy = _accuracy(
                     split_frozen(model)[1], test_features, y_test, c.task
@@ -340,13 +345,21 @@ def run_cell(
             records.append(_record("frozen", k, seed, accuracy, [head]))
         if "gradual" in arms:
             tune = _finetune_phase(model, x_train, y_train, c, seed)
-            accuracy = _accuracy(model, x_test, y_test, c.task)
-            records.append(_record("gradual", k, seed, accuracy, [head, tune]))
+            records.append(_record("gradual", k, seed, score(model), [head, tune]))
     return records
 
 
 def run_demo(config: DemoConfig, arms: tuple[str, ...] = ARMS) -> dict:
     """Runs the whole demo and returns the JSON-ready results."""
+    with warnings.catch_warnings():
+        # The feature cache warns that a backbone with dropout inside (the
+        # drop layers of EfficientNet-Lite0) gives features of training=False;
+        # the demo's frozen arm is defined as the cached one, so it is moot.
+        warnings.filterwarnings("ignore", message=".*contains random layers")
+        return _run_demo(config, arms)
+
+
+def _run_demo(config: DemoConfig, arms: tuple[str, ...]) -> dict:
     start = time.perf_counter()
     if config.task == "solar":
         say(_demo_solar.CREDITS)
@@ -373,6 +386,7 @@ def run_demo(config: DemoConfig, arms: tuple[str, ...] = ARMS) -> dict:
     test_features = None
     if "frozen" in arms:
         test_features = _frozen_test_features(backbones, data[0][test])
+    models = _run_models(backbones)
     runs = []
     cells = [
         (k, seed)
@@ -381,7 +395,7 @@ def run_demo(config: DemoConfig, arms: tuple[str, ...] = ARMS) -> dict:
     ]
     for i, (k, seed) in enumerate(cells, start=1):
         cell_start = time.perf_counter()
-        records = run_cell(backbones, data, k, seed, arms, test_features)
+        records = run_cell(backbones, data, k, seed, arms, test_features, models)
         runs.extend(records)
         scores = "  ".join(f"{r['arm']} {r['accuracy']:.3f}" for r in records)
         say(
