@@ -87,6 +87,14 @@ def _clean_keras_state():
     keras.config.set_dtype_policy("float32")
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(monkeypatch, tmp_path_factory):
+    """keras-transfer's cache (autotune results, exported SavedModels) in a
+    fresh folder per test: never the user's ~/.cache, never another test's,
+    also when tests run in parallel processes."""
+    monkeypatch.setenv("KERAS_TRANSFER_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
 def _assert_config_round_trip(obj):
     """Asserts that `obj` survives `get_config` and Keras (de)serialization.
 

@@ -251,3 +251,21 @@ def test_backend_rows_argv_and_ratios():
     lines = tr.backend_ratios(rows)
     assert [r.get("ratio_vs_tensorflow") for r in rows] == [None, 1.25, 0.25]
     assert lines[0] == "jax vs tensorflow: tiny full keras-baseline auto (synthetic): 1.25x"
+
+
+def test_cache_end_to_end_ratio_counts_one_time_costs_on_both_sides():
+    import _throughput_report as tr
+
+    common = {"model": "tiny", "image_size": 32, "batch_size": 8, "config": "auto"}
+    plain = {**common, "phase": "head_frozen", "peer": "keras-baseline",
+             "input": "synthetic", "images_per_sec": 100.0, "compile_seconds": 2.0}
+    cached = {**common, "phase": "head_cached", "peer": "keras_transfer",
+              "input": "cached-features", "images_per_sec": 1000.0,
+              "compile_seconds": 0.5, "feature_seconds": 3.0, "dataset_images": 100}  # fmt: skip
+    (line,) = tr.add_ratios([plain, cached], amortize_epochs=10)
+    # Plain: 2 s compile + 10 epochs x 100 images / 100 img/s = 12 s. Cached:
+    # 3 s extraction + 0.5 s first epoch + 9 epochs x 0.1 s = 4.4 s.
+    ratio = cached["amortized_10_epochs_speedup_vs_head_frozen"]["synthetic"]
+    assert ratio == pytest.approx(12.0 / 4.4)
+    assert cached["speedup_vs_head_frozen"]["synthetic"] == pytest.approx(10.0)
+    assert "end to end over 10 epochs of 100 images 2.7x (4.4 s" in line
