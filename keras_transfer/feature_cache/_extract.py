@@ -4,8 +4,13 @@ Inference at a large batch size; under `"auto"`, bfloat16 and XLA are timed
 against float32 on a probe slice (when the whole float32 extraction would
 take longer than `PROBE_PAYOFF` compiles, so that probing can pay off) and
 kept only when faster AND their features match float32's (largest error
-within `BF16_TOLERANCE` of the largest float32 feature magnitude). A bfloat16 copy of the feature model is rebuilt from its
-config under `mixed_bfloat16` with the same weights.
+within `BF16_TOLERANCE` of the largest float32 feature magnitude). A bfloat16
+copy of the feature model is rebuilt from its config under `mixed_bfloat16`
+with the same weights. The probes of the other variants, cheapest compile
+first, share a budget of `PROBE_BUDGET` of the float32 extraction's
+estimated time; a variant whose predicted probe cost (float32 compiles times
+`XLA_COMPILE_FACTOR` for XLA and `BF16_COPY_FACTOR` for bfloat16) would
+overrun it is not probed.
 """
 
 from __future__ import annotations
@@ -20,7 +25,20 @@ BF16_TOLERANCE = 0.05
 # Probe the other variants only when the float32 extraction would take longer
 # than this many times its first (compiling) call: each probe compiles too.
 PROBE_PAYOFF = 10
-EXTRACTIONS = ("auto", "float32", "float32+xla", "mixed_bfloat16", "mixed_bfloat16+xla")
+# The probes of the other variants may spend this share of the estimated
+# float32 extraction. MobileNetV2 at 64 px on a 2-core CPU (TF), 8,192
+# images: the float32 extraction alone was ~10 s, the four probes took it to
+# 41 s, the two XLA compiles ~9.5 s each (8x a 1.2 s float32 compile).
+PROBE_BUDGET = 0.1
+# A variant's probe cost, predicted before it runs: one compile of the float32
+# reference (its first call), times XLA_COMPILE_FACTOR for an XLA variant
+# against a non-XLA reference (8x measured above), times BF16_COPY_FACTOR for
+# a bfloat16 one (its copy is rebuilt from the config, then compiled: 3.0 s
+# against the 1.1 s float32 compile in the same run).
+XLA_COMPILE_FACTOR = 10
+BF16_COPY_FACTOR = 3
+# In probing order: the cheap compiles first.
+EXTRACTIONS = ("auto", "float32", "mixed_bfloat16", "float32+xla", "mixed_bfloat16+xla")
 
 
 def _with_policy(config: object, policy: str) -> object:
@@ -102,10 +120,24 @@ def extract(
         return features, report
     probe = x[: 2 * batch_size]
     timed, reference, models = {}, None, {}
+    spent = budget = first = reference_jit = estimate = None
     for name in EXTRACTIONS[1:]:
         policy, jit = _variant(name)
         if keras.backend.backend() == "jax" and "+xla" not in name:
             continue  # the same as the +xla variant on JAX
+        if reference is not None:
+            predicted = (
+                first
+                * (XLA_COMPILE_FACTOR if jit and not reference_jit else 1)
+                * (BF16_COPY_FACTOR if policy != "float32" else 1)
+            )
+            if spent + predicted > budget:
+                report["candidates"][name] = (
+                    f"not probed: ~{predicted:.1f} s to compile would take the probes "
+                    f"past their budget ({spent:.1f} s spent of {budget:.1f} s = "
+                    f"{PROBE_BUDGET:.0%} of the ~{estimate:.1f} s float32 extraction)"
+                )
+                continue
         try:
             if policy not in models:
                 models[policy] = (
@@ -113,7 +145,7 @@ def extract(
                 )
             t0 = timer()
             _features(models[policy], probe[:batch_size], batch_size, jit, compiled)
-            first = timer() - t0
+            compile_seconds = timer() - t0
             t0 = timer()
             out = _features(models[policy], probe, batch_size, jit, compiled)
             seconds = max(timer() - t0, 1e-9)
@@ -121,8 +153,9 @@ def extract(
             report["candidates"][name] = f"failed: {type(error).__name__}: {error}"[:200]
             continue
         if reference is None:
-            reference = out
+            reference, first, reference_jit = out, compile_seconds, jit
             estimate = n * seconds / len(probe)
+            spent, budget = 0.0, PROBE_BUDGET * estimate
             if estimate < PROBE_PAYOFF * first:
                 timed[name] = len(probe) / seconds
                 report["candidates"][name] = round(timed[name], 1)
@@ -133,6 +166,7 @@ def extract(
                 )
                 break
         else:
+            spent += compile_seconds + seconds
             scale = float(np.max(np.abs(reference))) or 1.0
             error = float(np.max(np.abs(out - reference))) / scale
             if policy != "float32":

@@ -12,6 +12,9 @@ from keras_transfer.data._numpy_batches import EpochSync, NumpyBatches
 from keras_transfer.feature_cache._extract import EXTRACTIONS, extract
 from keras_transfer.feature_cache._split_frozen import split_frozen
 
+# Head steps per compiled call by default (see `steps_per_execution`).
+_STEPS_PER_EXECUTION = 32
+
 
 def fit_cached_head(
     model: keras.Model,
@@ -31,6 +34,7 @@ def fit_cached_head(
     verbose: int = 0,
     extract_batch_size: int | None = None,
     extraction: str = "auto",
+    steps_per_execution: int | None = None,
 ) -> keras.callbacks.History:
     """Fits the head of `model` on features of its frozen part, computed once.
 
@@ -75,6 +79,15 @@ def fit_cached_head(
             is timed on two batches and the fastest kept among those whose
             features match float32's (largest error <= 5% of the largest
             float32 feature); with less data, float32. Defaults to `"auto"`.
+        steps_per_execution: head steps per compiled call, as in
+            `Model.compile`: a head step on cached features is so small that
+            Keras's per-step overhead dominated it (MobileNetV2 features,
+            batch 32, TF/CPU: 4 epochs of 257 steps in 1.9 s at 1 step per
+            call, 0.83 s at 32). Batch-level callback hooks then run once
+            per call, as in Keras. Defaults to `None`: `model`'s own
+            `steps_per_execution` when above 1, else 32 on TensorFlow and
+            JAX and 1 on torch (which runs one step per call), at most the
+            steps of one epoch.
 
     Returns:
         The `History` of the head fit. Its `feature_cache` attribute reports
@@ -112,9 +125,19 @@ def fit_cached_head(
         )
     if extract_batch_size is None:
         extract_batch_size = max(batch_size, 128)
-    for name, value in (("epochs", epochs), ("extract_batch_size", extract_batch_size)):
+    for name, value in (
+        ("epochs", epochs),
+        ("extract_batch_size", extract_batch_size),
+        ("steps_per_execution", 1 if steps_per_execution is None else steps_per_execution),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"`{name}` must be an integer >= 1. Received: {name}={value!r}")
+    if keras.backend.backend() == "torch" and (steps_per_execution or 1) > 1:
+        raise ValueError(  # before the extraction, which Keras's own check would follow
+            "`steps_per_execution` must be 1 on the torch backend (Keras runs one "
+            "step per call there); pass None or 1. "
+            f"Received: steps_per_execution={steps_per_execution}"
+        )
     start = time.perf_counter()
     feature_model, head, _ = split_frozen(model, backbone)
     features, report = extract(feature_model, x, extract_batch_size, extraction)
@@ -127,11 +150,16 @@ def fit_cached_head(
             y_val,
         )
     extraction_seconds = time.perf_counter() - start
+    if steps_per_execution is None:
+        own = getattr(model, "steps_per_execution", 1) or 1
+        default = 1 if keras.backend.backend() == "torch" else _STEPS_PER_EXECUTION
+        steps_per_execution = min(own if own > 1 else default, -(-len(features) // batch_size))
     head.compile(
         optimizer=optimizer,
         loss=loss,
         metrics=metrics,
         jit_compile=model.jit_compile if getattr(model, "compiled", False) else "auto",
+        steps_per_execution=steps_per_execution,
     )
     try:
         data = _epoch_batches(features, y, epochs, batch_size, shuffle, seed)

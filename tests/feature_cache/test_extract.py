@@ -55,9 +55,10 @@ def _feature_model(model):
     return keras.Model(model.inputs, model.get_layer("gap").output)
 
 
-def _extract_auto(seconds, monkeypatch, payoff=0):
+def _extract_auto(seconds, monkeypatch, payoff=0, budget=float("inf")):
     """`(model, x, features, report)` of an "auto" extraction timed by `seconds`."""
     monkeypatch.setattr(extract_module, "PROBE_PAYOFF", payoff)
+    monkeypatch.setattr(extract_module, "PROBE_BUDGET", budget)
     model = _model()
     x, _ = _data()
     clock = _Clock(dict(zip(("float32", "float32+xla", "mixed_bfloat16", "mixed_bfloat16+xla"),
@@ -88,6 +89,30 @@ def test_auto_does_not_probe_when_the_extraction_is_too_short_to_pay(monkeypatch
     assert report["policy"] == "float32"
     assert set(report["candidates"]) == {first, "auto"}
     assert "not probed" in report["candidates"]["auto"]
+
+
+def test_auto_probes_cheap_compiles_first_within_the_budget(monkeypatch):
+    # float32: a 4 s first call (the compile) and 16 probe images in 4 s, so
+    # the 64 images would take ~16 s; the budget is all of it (16 s).
+    _, _, _, report = _extract_auto((4.0, 2.0, 3.0, 1.0), monkeypatch, budget=1.0)
+    candidates = report["candidates"]
+    if keras.backend.backend() == "jax":
+        # All XLA: reference float32+xla (2 s compile, ~8 s estimate and budget);
+        # bfloat16+xla's predicted cost (2 s x 3 for the copy) fits: probed, kept.
+        assert (report["policy"], report["jit_compile"]) == ("mixed_bfloat16", True)
+        assert candidates == pytest.approx({"float32+xla": 8.0, "mixed_bfloat16+xla": 16.0})
+        return
+    # bfloat16 (predicted 3 x 4 s = 12 s) fits and is probed: its compile and
+    # probe spend 3 + 3 s. An XLA compile is predicted at 10 float32 compiles.
+    assert (report["policy"], report["jit_compile"]) == ("mixed_bfloat16", False)
+    assert candidates["float32"] == pytest.approx(4.0)
+    assert candidates["mixed_bfloat16"] == pytest.approx(16 / 3, abs=0.05)
+    for name, predicted in (("float32+xla", 40.0), ("mixed_bfloat16+xla", 120.0)):
+        assert candidates[name] == (
+            f"not probed: ~{predicted:.1f} s to compile would take the probes past "
+            "their budget (6.0 s spent of 16.0 s = 100% of the ~16.0 s float32 "
+            "extraction)"
+        )
 
 
 def test_auto_drops_bfloat16_when_its_features_differ(monkeypatch):

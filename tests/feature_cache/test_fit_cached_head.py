@@ -75,6 +75,30 @@ def test_cached_fit_equals_the_uncached_fit(n, shuffle, feed, monkeypatch):
     assert moved.max() > 0  # the head did train
 
 
+@pytest.mark.parametrize("steps_per_execution", [None, 1, 3])
+def test_steps_per_execution_default_and_exact_step_count(steps_per_execution):
+    x, y = _data(52)  # 7 steps of 8 per epoch: 3 does not divide it
+    model = _model(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
+    reference = _model(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
+    reference.set_weights(model.get_weights())
+    if keras.backend.backend() == "torch" and steps_per_execution == 3:
+        with pytest.raises(ValueError, match="must be 1 on the torch backend.*Received: "):
+            fit_cached_head(model, x, y, steps_per_execution=3)
+        return
+    history = fit_cached_head(
+        model, x, y, epochs=3, batch_size=8, steps_per_execution=steps_per_execution
+    )
+    # Default: 32 steps per call (TF, JAX), at most an epoch's 7; torch: 1.
+    default = 1 if keras.backend.backend() == "torch" else 7
+    expected = default if steps_per_execution is None else steps_per_execution
+    assert history.model.steps_per_execution == expected
+    assert int(model.optimizer.iterations) == 3 * 7
+    # The same weights as one step per call.
+    fit_cached_head(reference, x, y, epochs=3, batch_size=8, steps_per_execution=1)
+    for a, b in zip(model.weights, reference.weights):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
 def test_head_first_then_full_model_fit_continues_with_the_same_state():
     x, y = _data(32)
     model = _model(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
@@ -158,6 +182,8 @@ def test_errors():
         fit_cached_head(model, x, y, backbone="hidden")
     with pytest.raises(ValueError, match="`epochs`"):
         fit_cached_head(model, x, y, epochs=0)
+    with pytest.raises(ValueError, match="`steps_per_execution` must be an integer >= 1"):
+        fit_cached_head(model, x, y, steps_per_execution=0)
     uncompiled = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     with pytest.raises(ValueError, match="must be compiled"):
         fit_cached_head(uncompiled, np.ones((4, 4)), np.ones((4, 1)))
