@@ -173,7 +173,7 @@ def _timed_fit(
 def _one_lr_arm(
     model: keras.Model, x: np.ndarray, y: np.ndarray, c: DemoConfig, seed: int
 ) -> dict:
-    """Fits a model compiled with `_one_lr_optimizer` (see `RunModels.one_lr`)."""
+    """Fits a model compiled by `RunModels.one_lr` (Adam at `c.lr`)."""
     seconds = _timed_fit(model, x, y, c, seed, epochs=c.epochs)
     return {"seconds": seconds, "images": len(x) * c.epochs}
 
@@ -298,11 +298,6 @@ def run_cell(
     """
     c = backbones.config
     models = models or _run_models(backbones)
-
-    def score(model: keras.Model) -> dict:
-        predicted = np.argmax(models.predict(model, x_test), axis=-1)
-        return scores(predicted, y_test, c.task)
-
     x, y, pool, test = data
     if k == ALL:  # the whole training pool, with the full split's epochs
         train = np.random.default_rng(seed).permutation(pool)
@@ -317,6 +312,11 @@ def run_cell(
         train = _demo_data.sample_k_per_class(y, pool, k, seed)
     x_train, y_train = x[train], y[train]
     x_test, y_test = x[test], y[test]
+
+    def score(model: keras.Model) -> dict:
+        predicted = np.argmax(models.predict(model, x_test), axis=-1)
+        return scores(predicted, y_test, c.task)
+
     records = []
     for arm in ("scratch", "full"):
         if arm in arms:
