@@ -86,8 +86,9 @@ def fit_cached_head(
             call, 0.83 s at 32). Batch-level callback hooks then run once
             per call, as in Keras. Defaults to `None`: `model`'s own
             `steps_per_execution` when above 1, else 32 on TensorFlow and
-            JAX and 1 on torch (which runs one step per call), at most the
-            steps of one epoch.
+            JAX, and 1 on torch (which runs one step per call) and under a
+            tf.distribute strategy with several replicas (where Keras 3.15's
+            multi-step function failed); at most the steps of one epoch.
 
     Returns:
         The `History` of the head fit. Its `feature_cache` attribute reports
@@ -152,8 +153,10 @@ def fit_cached_head(
     extraction_seconds = time.perf_counter() - start
     if steps_per_execution is None:
         own = getattr(model, "steps_per_execution", 1) or 1
-        default = 1 if keras.backend.backend() == "torch" else _STEPS_PER_EXECUTION
-        steps_per_execution = min(own if own > 1 else default, -(-len(features) // batch_size))
+        steps_per_execution = min(
+            own if own > 1 else _default_steps_per_execution(model),
+            -(-len(features) // batch_size),
+        )
     head.compile(
         optimizer=optimizer,
         loss=loss,
@@ -185,6 +188,19 @@ def fit_cached_head(
         "extraction": report,
     }
     return history
+
+
+def _default_steps_per_execution(model: keras.Model) -> int:
+    """32 head steps per call, or 1 where Keras runs one (see the docstring)."""
+    if keras.backend.backend() == "torch":
+        return 1
+    # Under a tf.distribute strategy with several replicas (MirroredStrategy
+    # over 2 CPUs), Keras 3.15's multi-step function failed with "You must
+    # feed a value for placeholder tensor" (tests/engines).
+    strategy = getattr(model, "distribute_strategy", None)
+    if getattr(strategy, "num_replicas_in_sync", 1) > 1:
+        return 1
+    return _STEPS_PER_EXECUTION
 
 
 def _epoch_batches(
