@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -28,6 +29,7 @@ def fit_cached_head(
     seed: int = 0,
     validation_data: tuple | None = None,
     callbacks: list | None = None,
+    class_weight: dict | None = None,
     optimizer: object = None,
     loss: object = None,
     metrics: list | None = None,
@@ -65,6 +67,8 @@ def fit_cached_head(
         validation_data: `(x_val, y_val)`, cached the same way. Defaults to
             `None`.
         callbacks: Keras callbacks for the head fit. Defaults to `None`.
+        class_weight: `{class index: weight}` for the loss, as in
+            `Model.fit`. Defaults to `None`.
         optimizer: defaults to `model.optimizer` (shared, so its state
             carries into the next `model.fit`).
         loss: defaults to `model.loss`.
@@ -88,7 +92,10 @@ def fit_cached_head(
             `steps_per_execution` when above 1, else 32 on TensorFlow and
             JAX, and 1 on torch (which runs one step per call) and under a
             tf.distribute strategy with several replicas (where Keras 3.15's
-            multi-step function failed); at most the steps of one epoch.
+            multi-step function failed); in every case the largest divisor
+            of the epoch's step count not above that, so that each epoch
+            trains exactly its own batches (a value that does not divide it
+            is lowered the same way, with a warning).
 
     Returns:
         The `History` of the head fit. Its `feature_cache` attribute reports
@@ -151,12 +158,23 @@ def fit_cached_head(
             y_val,
         )
     extraction_seconds = time.perf_counter() - start
+    epoch_steps = -(-len(features) // batch_size)
     if steps_per_execution is None:
         own = getattr(model, "steps_per_execution", 1) or 1
-        steps_per_execution = min(
-            own if own > 1 else _default_steps_per_execution(model),
-            -(-len(features) // batch_size),
+        steps_per_execution = _divisor_at_most(
+            epoch_steps, own if own > 1 else _default_steps_per_execution(model)
         )
+    elif epoch_steps % steps_per_execution:
+        chosen = _divisor_at_most(epoch_steps, steps_per_execution)
+        warnings.warn(
+            f"`steps_per_execution`={steps_per_execution} does not divide the "
+            f"{epoch_steps} steps of an epoch ({len(features)} samples, batch "
+            f"{batch_size}); using {chosen}, the largest divisor below it, so that "
+            "every epoch trains exactly its own batches. HINT: pass a divisor of "
+            "the epoch's step count to silence this.",
+            stacklevel=2,
+        )
+        steps_per_execution = chosen
     head.compile(
         optimizer=optimizer,
         loss=loss,
@@ -166,7 +184,7 @@ def fit_cached_head(
     )
     try:
         data = _epoch_batches(features, y, epochs, batch_size, shuffle, seed)
-        extra, steps = [], -(-len(features) // batch_size)
+        extra, steps = [], epoch_steps
     except ImportError:  # no TensorFlow: NumPy batches, same order
         data = NumpyBatches(features, y, batch_size, shuffle, seed, False)
         extra, steps = [EpochSync(data)], None
@@ -178,6 +196,7 @@ def fit_cached_head(
         shuffle=False,  # the order is ours; Keras would also permute batches
         validation_data=validation_data,
         callbacks=[*extra, *(callbacks or [])],
+        class_weight=class_weight,
         verbose=verbose,
     )
     head_seconds = time.perf_counter() - head_start
@@ -188,6 +207,16 @@ def fit_cached_head(
         "extraction": report,
     }
     return history
+
+
+def _divisor_at_most(steps: int, limit: int) -> int:
+    """The largest divisor of `steps` that is at most `limit`.
+
+    Keras runs `steps_per_execution` steps per call and does not cut the last
+    call of an epoch short: with 50 steps per epoch and 32 per call, each
+    epoch consumed 64 batches and the data ran out in the fifth epoch.
+    """
+    return max(d for d in range(1, min(steps, limit) + 1) if steps % d == 0)
 
 
 def _default_steps_per_execution(model: keras.Model) -> int:

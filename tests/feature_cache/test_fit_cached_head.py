@@ -1,4 +1,5 @@
 import importlib
+import warnings
 
 import keras
 import numpy as np
@@ -75,6 +76,51 @@ def test_cached_fit_equals_the_uncached_fit(n, shuffle, feed, monkeypatch):
     assert moved.max() > 0  # the head did train
 
 
+class _StepsPerEpoch(keras.callbacks.Callback):
+    """Optimizer steps taken in each epoch, read at the epoch's end."""
+
+    def on_train_begin(self, logs=None):
+        self.counts, self.last = [], 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = int(self.model.optimizer.iterations)
+        self.counts.append(now - self.last)
+        self.last = now
+
+
+@pytest.mark.parametrize("n,batch_size", [(100, 2), (52, 8), (53, 1)])
+def test_every_epoch_trains_exactly_its_own_steps(n, batch_size):
+    # 50 steps per epoch (32 does not divide it: Keras ran 64 per epoch and the
+    # data ran out in epoch 5, logging a loss of 0.0); 7 steps; 53 steps (prime).
+    x, y = _data(n)
+    model = _model(optimizer=keras.optimizers.SGD(0.01))
+    steps = _StepsPerEpoch()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Your input ran out of data" included
+        history = fit_cached_head(
+            model, x, y, epochs=5, batch_size=batch_size, callbacks=[steps]
+        )
+    per_epoch = -(-n // batch_size)
+    assert steps.counts == [per_epoch] * 5
+    assert per_epoch % history.model.steps_per_execution == 0
+    assert all(np.isfinite(loss) and loss > 0 for loss in history.history["loss"])
+    if keras.backend.backend() != "torch":
+        expected = {50: 25, 7: 7, 53: 1}[per_epoch]
+        assert history.model.steps_per_execution == expected
+
+
+def test_class_weight_reaches_the_head_loss():
+    x, y = _data(16)
+    y = (y > np.median(y)).astype("float32")
+    losses, start = {}, _model().get_weights()
+    for weight in (1.0, 3.0):
+        model = _model(optimizer=keras.optimizers.SGD(0.0))
+        model.set_weights(start)
+        history = fit_cached_head(model, x, y, batch_size=16, class_weight={0: weight, 1: weight})
+        losses[weight] = history.history["loss"][0]
+    np.testing.assert_allclose(losses[3.0], 3 * losses[1.0], rtol=1e-5)
+
+
 @pytest.mark.parametrize("steps_per_execution", [None, 1, 3])
 def test_steps_per_execution_default_and_exact_step_count(steps_per_execution):
     x, y = _data(52)  # 7 steps of 8 per epoch: 3 does not divide it
@@ -85,12 +131,17 @@ def test_steps_per_execution_default_and_exact_step_count(steps_per_execution):
         with pytest.raises(ValueError, match="must be 1 on the torch backend.*Received: "):
             fit_cached_head(model, x, y, steps_per_execution=3)
         return
-    history = fit_cached_head(
-        model, x, y, epochs=3, batch_size=8, steps_per_execution=steps_per_execution
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = fit_cached_head(
+            model, x, y, epochs=3, batch_size=8, steps_per_execution=steps_per_execution
+        )
     # Default: 32 steps per call (TF, JAX), at most an epoch's 7; torch: 1.
+    # 3 does not divide 7: lowered to 1 (3 per call ran 9 steps per epoch).
     default = 1 if keras.backend.backend() == "torch" else 7
-    expected = default if steps_per_execution is None else steps_per_execution
+    expected = default if steps_per_execution is None else 1
+    lowered = [w for w in caught if "does not divide the 7 steps" in str(w.message)]
+    assert len(lowered) == (steps_per_execution == 3)
     assert history.model.steps_per_execution == expected
     assert int(model.optimizer.iterations) == 3 * 7
     # The same weights as one step per call.
