@@ -96,7 +96,8 @@ def test_every_epoch_trains_exactly_its_own_steps(n, batch_size):
     model = _model(optimizer=keras.optimizers.SGD(0.01))
     steps = _StepsPerEpoch()
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # "Your input ran out of data" included
+        # "Your input ran out of data" is a UserWarning
+        warnings.simplefilter("error", UserWarning)
         history = fit_cached_head(
             model, x, y, epochs=5, batch_size=batch_size, callbacks=[steps]
         )
