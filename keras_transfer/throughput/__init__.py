@@ -6,14 +6,10 @@
 - `autotune`: time each candidate configuration, keep the fastest, cache it.
 - `effective_settings`: what a compiled model really trains with (warns).
 
-Re-exported for one release, from their new homes (import them from there):
-`make_dataset` and `image_folder` (`keras_transfer.data`), `fit_cached_head`
-(`keras_transfer.feature_cache`).
+Input pipelines are in `keras_transfer.data` (`make_dataset`, `image_folder`)
+and the cached head in `keras_transfer.feature_cache` (`fit_cached_head`).
 """
 
-from keras_transfer.data.image_folder import image_folder
-from keras_transfer.data.make_dataset import make_dataset
-from keras_transfer.feature_cache.fit_cached_head import fit_cached_head
 from keras_transfer.throughput.autotune import autotune
 from keras_transfer.throughput.effective_settings import effective_settings
 from keras_transfer.throughput.precision_choice import PrecisionChoice

@@ -2,7 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_transfer.throughput import effective_settings, make_dataset, select_precision
+from keras_transfer.data import make_dataset
+from keras_transfer.throughput import effective_settings, select_precision
 
 
 def _model(*front, out_dtype=None):

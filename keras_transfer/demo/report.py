@@ -1,8 +1,50 @@
-"""Table and plot of `keras-transfer demo` (its JSON goes through `_io.write_json`)."""
+"""Summary, table and plot of a demo run (`keras-transfer demo` writes its JSON).
+
+Public: `summarize`, `markdown_table`, `write_plot`.
+"""
 
 from __future__ import annotations
 
-from keras_transfer.cli._io import atomic_write
+import numpy as np
+
+from keras_transfer._files import atomic_write
+from keras_transfer.demo.config import ALL, ARMS
+
+
+def summarize(runs: list[dict]) -> list[dict]:
+    """Mean and std (over seeds) of accuracy, time and images/sec per arm and k."""
+    # few-label k ascending, then the full split (k = ALL)
+    keys = sorted(
+        {(r["k"], ARMS.index(r["arm"])) for r in runs},
+        key=lambda key: (key[0] == ALL, key),
+    )
+    rows = []
+    for k, arm_index in keys:
+        arm = ARMS[arm_index]
+        cell = [r for r in runs if r["k"] == k and r["arm"] == arm]
+        acc = np.array([r["accuracy"] for r in cell])
+        extra_scores = {
+            f"{name}_mean": float(np.mean([r[name] for r in cell]))
+            for name in ("accuracy_binary", "accuracy_balanced")
+            if name in cell[0]
+        }
+        rows.append(
+            {
+                "arm": arm,
+                "k": k,
+                "seeds": len(cell),
+                "accuracy_mean": float(acc.mean()),
+                "accuracy_std": float(acc.std()),
+                **extra_scores,
+                "train_seconds_mean": float(
+                    np.mean([r["train_seconds"] for r in cell])
+                ),
+                "images_per_sec_mean": float(
+                    np.mean([r["images_per_sec"] for r in cell])
+                ),
+            }
+        )
+    return rows
 
 
 def markdown_table(results: dict) -> str:

@@ -1,8 +1,10 @@
+"""The compiled models a demo run keeps: reset per cell, traced once."""
+
 import keras
 import numpy as np
 import pytest
 
-from keras_transfer.cli._demo_reuse import RunModels, copy_variables
+from keras_transfer.demo._reuse import RunModels, copy_variables
 
 
 def _model(seed: int) -> keras.Model:

@@ -1,9 +1,13 @@
-"""Fresh VGG16 backbones for `keras-transfer demo`: TF Hub SavedModels or Keras.
+"""Fresh VGG16 backbones for the demo's digits task: TF Hub SavedModels or Keras.
 
 On TensorFlow the demo exports the VGG16 trunk (pretrained, or random for the
 scratch arm) once as a TF Hub format SavedModel into a cache directory and
 loads it back through `HubBackbone`; other backends build the same Keras
 VGG16 directly (SavedModels are TensorFlow's).
+
+Public: `Backbones`, `default_cache_dir`, and the VGG16 itself,
+`build_vgg16_backbone` / `hed_weights_path` (from
+`keras_transfer/applications/_vgg16_hed.py`; `benchmarks/lora.py` uses it).
 """
 
 from __future__ import annotations
@@ -13,9 +17,14 @@ import os
 import keras
 
 from keras_transfer._device import tensorflow_backend
-from keras_transfer.cli import _vgg16_hed
-from keras_transfer.cli._errors import UserError
-from keras_transfer.cli._io import say
+from keras_transfer.applications._vgg16_hed import (
+    build_vgg16_backbone,
+    hed_weights_path,
+)
+from keras_transfer.demo._progress import say
+from keras_transfer.demo.config import DemoSettingsError
+
+__all__ = ["Backbones", "build_vgg16_backbone", "default_cache_dir", "hed_weights_path"]
 
 
 def default_cache_dir() -> str:
@@ -34,10 +43,11 @@ class Backbones:
         if source == "auto":
             source = "hub" if tensorflow_backend() else "keras"
         if source == "hub" and not tensorflow_backend():
-            raise UserError(
-                "`--backbone-source hub` needs the TensorFlow backend (SavedModels "
-                "are TensorFlow's). Set KERAS_BACKEND=tensorflow or use "
-                f"`--backbone-source keras`. Received: backend={keras.backend.backend()}"
+            raise DemoSettingsError(
+                '`backbone_source` "hub" (`--backbone-source hub`) needs the '
+                "TensorFlow backend (SavedModels are TensorFlow's). Set "
+                "KERAS_BACKEND=tensorflow or use `--backbone-source keras`. "
+                f"Received: backend={keras.backend.backend()}"
             )
         self.source = source
         self.cache_dir = config.cache_dir or default_cache_dir()
@@ -53,7 +63,7 @@ class Backbones:
         if os.path.isfile(os.path.join(path, "saved_model.pb")):
             return path
         say(f"  exporting {'pretrained' if pretrained else 'random'} VGG16 -> {path}")
-        model = _vgg16_hed.build_vgg16_backbone(c.image_size, c.cut, pretrained, seed)
+        model = build_vgg16_backbone(c.image_size, c.cut, pretrained, seed)
         os.makedirs(self.cache_dir, exist_ok=True)
         partial = f"{path}.partial{os.getpid()}"
         export_reusable_savedmodel(model, partial)
@@ -71,9 +81,7 @@ class Backbones:
         c = self.config
         keras.utils.set_random_seed(seed)
         if self.source == "keras":
-            return _vgg16_hed.build_vgg16_backbone(
-                c.image_size, c.cut, pretrained, seed
-            )
+            return build_vgg16_backbone(c.image_size, c.cut, pretrained, seed)
         from keras_transfer.layers import HubBackbone
 
         return HubBackbone(self._export(pretrained, seed), name="backbone")

