@@ -38,9 +38,32 @@ def describe_cpu(cpuinfo: str = "/proc/cpuinfo") -> dict:
     return {"model": name, "extensions": [e for e in CPU_EXTENSIONS if e in flags]}
 
 
+# The backends Keras 3 can run on (`KERAS_BACKEND`).
+BACKENDS = ("tensorflow", "jax", "torch", "numpy", "openvino")
+
+
+def backend_is(*names: str) -> bool:
+    """True when Keras runs on one of `names`: the one backend check of the package.
+
+    Args:
+        *names: backend names, from `BACKENDS`.
+
+    Raises:
+        ValueError: for a name that is not a Keras backend (a typo would
+            otherwise make the check silently false).
+    """
+    unknown = [name for name in names if name not in BACKENDS]
+    if not names or unknown:
+        raise ValueError(
+            f"`names` must be Keras backends, one or more of {BACKENDS}. "
+            f"Received: names={names!r}"
+        )
+    return keras.backend.backend() in names
+
+
 def tensorflow_backend() -> bool:
-    """True when Keras runs on TensorFlow: the one backend check of the package."""
-    return keras.backend.backend() == "tensorflow"
+    """True when Keras runs on TensorFlow (`backend_is("tensorflow")`)."""
+    return backend_is("tensorflow")
 
 
 def _parse_capability(value: object) -> tuple[int, int] | None:

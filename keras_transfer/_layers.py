@@ -1,8 +1,11 @@
 """Private: the one walk over nested layers, and spotting stochastic layers.
 
 Every part of keras-transfer that looks inside a model (layer groups, the
-trainable-flag snapshots of `GradualUnfreeze` and `Tent`, `effective_settings`,
-the feature cache's split) walks it with `walk`.
+trainable-flag snapshots of `GradualUnfreeze` and `Tent`, `enable_lora` and
+`merge_lora`, `effective_settings`, the feature cache's split) walks it with
+`walk`, and `walk` learns a layer's sublayers from `children` alone: what it
+reaches (keras-hub blocks that keep layers in attributes and lists, Keras
+`MultiHeadAttention`'s projections) is decided there and nowhere else.
 """
 
 from __future__ import annotations
@@ -15,7 +18,13 @@ from keras_transfer import _keras_internals
 
 
 def children(layer: keras.Layer) -> list[keras.Layer]:
-    """The layers directly inside `layer`: `model.layers` for models, else tracked ones."""
+    """The layers directly inside `layer`, in the order it holds them.
+
+    `model.layers` for models (Sequential leaves out its `InputLayer`); for
+    any other layer, every layer it tracks in an attribute or inside a list,
+    tuple or dict attribute (`_keras_internals.tracked_sublayers`: Keras 3 has
+    no public API for this).
+    """
     if isinstance(layer, keras.Model):
         return list(layer.layers)
     return _keras_internals.tracked_sublayers(layer)

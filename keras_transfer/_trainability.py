@@ -4,7 +4,7 @@ In Keras 3 `layer.trainable = x` recurses into every sublayer and sets the
 `trainable` flag of their variables, and `model.trainable_variables` is the
 model's variables whose own flag is set. So a nested container is made
 trainable by setting it and then restoring the flags of everything inside it
-that must stay as it was. Used by `GradualUnfreeze` and `Tent`.
+that must stay as it was. Used by `GradualUnfreeze`, `Tent` and `enable_lora`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import keras
 
 from keras_transfer._layers import walk, walk_with_parents
+from keras_transfer._normalization import affine_weights, is_batchnorm
 
 BATCHNORM_MODES = ("frozen", "affine", "train")
 
@@ -39,11 +40,12 @@ def restore(state: tuple[tuple, tuple]) -> None:
         variable.trainable = flag
 
 
-def unfreeze(root: keras.Layer, unit: keras.Layer, batchnorm: str) -> None:
-    """Makes `unit` (somewhere under `root`) trainable, BatchNorm per `batchnorm`.
+def make_trainable(root: keras.Layer, unit: keras.Layer) -> None:
+    """Makes `unit` (somewhere under `root`) trainable, and nothing else.
 
     Containers between `root` and `unit` are made trainable without changing
-    anything else inside them.
+    anything else inside them; everything inside `unit` becomes trainable
+    (Keras's `trainable` setter recurses).
     """
     for container in _ancestors(root, unit):
         if not container.trainable:
@@ -51,16 +53,42 @@ def unfreeze(root: keras.Layer, unit: keras.Layer, batchnorm: str) -> None:
             container.trainable = True
             _restore_below(container, inside)
     unit.trainable = True
+
+
+def unfreeze(root: keras.Layer, unit: keras.Layer, batchnorm: str) -> None:
+    """Makes `unit` (somewhere under `root`) trainable, BatchNorm per `batchnorm`.
+
+    As `make_trainable`; then the BatchNorm layers inside `unit`
+    (`_normalization.is_batchnorm`) stay in inference mode with frozen
+    statistics (`"frozen"`), also train `gamma` and `beta` (`"affine"`), or
+    train like any layer (`"train"`).
+    """
+    make_trainable(root, unit)
     if batchnorm == "train":
         return
     for layer in walk(unit):
-        if isinstance(layer, keras.layers.BatchNormalization):
+        if is_batchnorm(layer):
             layer.trainable = False
             if batchnorm == "affine":
-                stats = {id(layer.moving_mean), id(layer.moving_variance)}
-                for variable in layer.weights:
-                    if id(variable) not in stats:
-                        variable.trainable = True
+                for variable in affine_weights(layer):
+                    variable.trainable = True
+
+
+def needs_unfreezing(unit: keras.Layer, batchnorm: str) -> bool:
+    """True while `unfreeze(root, unit, batchnorm)` would make more of `unit` train.
+
+    A layer with weights inside `unit` is frozen (a BatchNorm layer: frozen
+    under `"train"`, frozen with a frozen `gamma` or `beta` under `"affine"`,
+    never under `"frozen"`).
+    """
+    for layer in walk(unit):
+        if not layer.weights or layer.trainable:
+            continue
+        if not is_batchnorm(layer) or batchnorm == "train":
+            return True
+        if batchnorm == "affine" and not all(v.trainable for v in affine_weights(layer)):
+            return True
+    return False
 
 
 def _restore_below(container: keras.Layer, state: tuple[tuple, tuple]) -> None:

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from keras_transfer._layers import walk, walk_with_parents
+from keras_transfer._normalization import is_normalization
 
 # Natural blocks of keras.applications / keras-hub models, by layer-name prefix.
 # The first pattern that matches a layer's name gives the block it belongs to.
@@ -196,10 +197,6 @@ def _block_key(name: str) -> str | None:
     return None
 
 
-def _is_normalization(layer: keras.Layer) -> bool:
-    return type(layer).__name__.endswith("Normalization")
-
-
 def _automatic_groups(model: keras.Layer) -> list[LayerGroup]:
     if not isinstance(model, keras.Model) or not model.layers:
         return [LayerGroup(model.name, (model,))]
@@ -210,7 +207,7 @@ def _automatic_groups(model: keras.Layer) -> list[LayerGroup]:
         block = _block_key(unit.name)
         if block is not None:
             key = (container, block)
-        elif _is_normalization(unit) and previous and previous[0] == container:
+        elif is_normalization(unit) and previous and previous[0] == container:
             key = previous
         else:
             key = (container, f"\0{id(unit)}")

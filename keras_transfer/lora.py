@@ -30,6 +30,10 @@ from collections.abc import Callable, Sequence
 import keras
 import numpy as np
 
+from keras_transfer._layers import walk
+from keras_transfer._snapshot import restore, snapshot
+from keras_transfer._trainability import make_trainable
+from keras_transfer._validate import check_int
 from keras_transfer.grouping import LayerGroup, layer_groups
 
 # The layer types of Keras 3.15 that implement `enable_lora`.
@@ -200,8 +204,7 @@ def enable_lora(
                                model.predict(x, verbose=0), atol=1e-5)
     ```
     """
-    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
-        raise ValueError(f"`rank` must be an integer >= 1. Received: rank={rank!r}")
+    check_int("rank", rank, 1)
     if alpha is not None and not (isinstance(alpha, (int, float)) and alpha > 0):
         raise ValueError(f"`alpha` must be a number > 0 or None. Received: alpha={alpha!r}")
     chosen = _choose_groups(model, groups)
@@ -216,7 +219,7 @@ def enable_lora(
             shape = tuple(_base_weights(layer)[0].shape)
             before = len(layer.weights)
             if trainable:
-                _make_trainable(model, layer)
+                make_trainable(model, layer)
             layer.enable_lora(rank, lora_alpha=alpha)
             for weight in _base_weights(layer):
                 weight.trainable = False
@@ -279,8 +282,11 @@ def merge_lora(model: keras.Model) -> keras.Model:
         )
     config = _strip_lora(keras.saving.serialize_keras_object(model))
     merged = keras.saving.deserialize_keras_object(config)
-    values = []
-    adapted = [layer for layer in _walk(model) if getattr(layer, "lora_enabled", False)]
+    adapted = [
+        layer
+        for layer in walk(model, include_self=False)
+        if getattr(layer, "lora_enabled", False)
+    ]
     folded = {}
     for layer in adapted:
         store: dict = {}
@@ -290,26 +296,23 @@ def merge_lora(model: keras.Model) -> keras.Model:
     lora_ids = {
         id(w) for layer in adapted for w in layer.weights if w.name.startswith("lora_")
     }
-    for weight in model.weights:
-        if id(weight) not in lora_ids:
-            values.append((weight, folded.get(id(weight), weight)))
-    if len(values) != len(merged.weights):
+    kept = [weight for weight in model.weights if id(weight) not in lora_ids]
+    if len(kept) != len(merged.weights):
         raise ValueError(
             f"Could not rebuild `model` {model.name!r} without adapters: "
-            f"{len(merged.weights)} weights in the copy, {len(values)} expected. "
-            "HINT: adapters inside a custom layer (not a Keras model) are not "
-            f"reached; merge them with `layer.save_own_variables`. Received: "
-            f"model={model.name!r}"
+            f"{len(merged.weights)} weights in the copy, {len(kept)} expected. "
+            "HINT: a custom layer whose config does not rebuild the same "
+            "weights cannot be copied; merge its adapters with "
+            f"`layer.save_own_variables`. Received: model={model.name!r}"
         )
-    for target, (source, value) in zip(merged.weights, values, strict=True):
+    for target, source in zip(merged.weights, kept, strict=True):
         if tuple(target.shape) != tuple(source.shape) or target.name != source.name:
             raise ValueError(
                 f"Weight {source.path!r} of `model` does not match {target.path!r} "
                 f"of its rebuilt copy. Received: model={model.name!r}"
             )
-        # Through numpy: a copy, never the source's buffer (JAX donates it).
-        value = keras.ops.convert_to_numpy(keras.ops.stop_gradient(value))
-        target.assign(value.astype(target.dtype))
+    # Host copies: never the source's buffer (JAX donates it).
+    restore(merged.weights, snapshot(folded.get(id(w), w) for w in kept))
     return merged
 
 
@@ -376,43 +379,6 @@ def _why_not(layer: keras.Layer, matches: Callable[[keras.Layer], bool]) -> str:
 def _base_weights(layer: keras.Layer) -> list[keras.Variable]:
     """The weights of a layer other than its LoRA adapters, in order."""
     return [w for w in layer.weights if not w.name.startswith("lora_")]
-
-
-def _walk(layer: keras.Layer) -> list[keras.Layer]:
-    """Every layer reachable through `.layers` of (nested) models."""
-    found = []
-    for sub in getattr(layer, "layers", None) or []:
-        found.append(sub)
-        if isinstance(sub, keras.Model):
-            found.extend(_walk(sub))
-    return found
-
-
-def _path(root: keras.Layer, target: keras.Layer) -> list[keras.Layer]:
-    """The models from `root` down to the one holding `target`."""
-    for sub in getattr(root, "layers", None) or []:
-        if sub is target:
-            return [root]
-        if isinstance(sub, keras.Model):
-            below = _path(sub, target)
-            if below:
-                return [root, *below]
-    return []
-
-
-def _make_trainable(model: keras.Model, layer: keras.Layer) -> None:
-    """Sets `layer` and the models above it trainable, nothing else inside."""
-    for container in _path(model, layer):
-        if container.trainable:
-            continue
-        inside = [(sub, sub.trainable) for sub in _walk(container)]
-        weights = [(w, w.trainable) for w in container.weights]
-        container.trainable = True
-        for sub, flag in inside:  # parents first; children overwrite
-            sub.trainable = flag
-        for weight, flag in weights:
-            weight.trainable = flag
-    layer.trainable = True
 
 
 def _strip_lora(config: object) -> object:

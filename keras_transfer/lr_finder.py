@@ -9,6 +9,10 @@ from collections.abc import Iterator
 
 import keras
 
+from keras_transfer._device import backend_is
+from keras_transfer._snapshot import restore, snapshot
+from keras_transfer._validate import check_int
+
 # The fewest steps (finite losses) a suggestion is made from.
 _MIN_STEPS = 5
 
@@ -204,7 +208,7 @@ def lr_find(
     if not optimizer.built:
         optimizer.build(model.trainable_variables)
     variables = list(model.variables) + list(optimizer.variables)
-    saved = [keras.ops.convert_to_numpy(v) for v in variables]
+    saved = snapshot(variables)
     generator = _GlobalGenerator()
     ratio = max_lr / min_lr
     rates = [min_lr * ratio ** (i / (steps - 1)) for i in range(steps)]
@@ -232,8 +236,7 @@ def lr_find(
         if schedule is not None:
             optimizer.learning_rate = schedule
             model.make_train_function(force=True)
-        for variable, value in zip(variables, saved, strict=True):
-            variable.assign(value)
+        restore(variables, saved)
         generator.restore()
     suggestion = _suggest(smoothed, raw, used, divisor)
     return LRFindResult(used, smoothed, raw, suggestion, stopped)
@@ -250,7 +253,7 @@ class _GlobalGenerator:
 
     def __init__(self) -> None:
         self.state = None
-        if keras.backend.backend() == "torch":
+        if backend_is("torch"):
             import torch
 
             self.state = torch.get_rng_state()
@@ -393,12 +396,8 @@ def _check_range(
             "`max_lr` must be a number > `min_lr`. "
             f"Received: max_lr={max_lr!r} (min_lr={min_lr!r})"
         )
-    for name, value, low in (("steps", steps, _MIN_STEPS),
-                             ("batch_size", batch_size, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(
-                f"`{name}` must be an integer >= {low}. Received: {name}={value!r}"
-            )
+    check_int("steps", steps, _MIN_STEPS)
+    check_int("batch_size", batch_size, 1)
     if not (isinstance(smoothing, (int, float)) and 0 <= smoothing < 1):
         raise ValueError(
             f"`smoothing` must be in [0, 1). Received: smoothing={smoothing!r}"

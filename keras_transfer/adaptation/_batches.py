@@ -12,6 +12,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_transfer._validate import check_int
+
 
 def _is_dataset(data: Any) -> bool:
     return type(data).__module__.startswith("tensorflow") and hasattr(
@@ -42,14 +44,8 @@ def batch_source(
         batch_size: rows per batch for array data.
         steps: at most this many batches; `None` for all.
     """
-    if steps is not None and (not isinstance(steps, int) or steps < 1):
-        raise ValueError(
-            f"`steps` must be a positive int or None. Received: steps={steps!r}"
-        )
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(
-            f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}"
-        )
+    check_int("steps", steps, 1, allow_none=True)
+    check_int("batch_size", batch_size, 1)
     if _is_dataset(data):
         cardinality = int(data.cardinality())
         if cardinality == -1 and steps is None:  # tf.data.INFINITE_CARDINALITY

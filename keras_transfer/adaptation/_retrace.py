@@ -19,6 +19,8 @@ from typing import Any
 
 import keras
 
+from keras_transfer._normalization import is_batchnorm
+
 
 @dataclasses.dataclass
 class Extra:
@@ -41,13 +43,6 @@ def is_functional(layer: keras.Layer) -> bool:
 def is_container(layer: keras.Layer) -> bool:
     """True for the models the rebuild can enter."""
     return isinstance(layer, keras.Sequential) or is_functional(layer)
-
-
-def holds_bn_statistics(layer: keras.Layer) -> bool:
-    """True for a leaf that hides BatchNorm statistics (HubBackbone, subclassed)."""
-    if type(layer).__name__ == "HubBackbone":
-        return True
-    return any("moving_mean" in v.path or "moving_var" in v.path for v in layer.weights)
 
 
 def model_inputs(model: keras.Model) -> list:
@@ -110,7 +105,7 @@ class Retracer:
             return x
         if is_functional(layer):
             return self._call_functional(layer, args, d_in, depth, extras)
-        d = d_in + 1 if isinstance(layer, keras.layers.BatchNormalization) else d_in
+        d = d_in + 1 if is_batchnorm(layer) else d_in
         outputs, new = self.leaf_fn(layer, args, kwargs, d)
         self._mark(outputs, d, depth)
         extras.extend(Extra(owner, tensor, d) for owner, tensor in new)

@@ -8,12 +8,13 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_transfer._device import backend_is
+from keras_transfer._normalization import hides_batchnorm, is_batchnorm
 from keras_transfer.adaptation._batch_moments import BatchMoments
 from keras_transfer.adaptation._batch_stat_normalize import BatchStatNormalize
 from keras_transfer.adaptation._batches import batch_source
 from keras_transfer.adaptation._retrace import (
     Retracer,
-    holds_bn_statistics,
     is_container,
     model_inputs,
 )
@@ -154,12 +155,12 @@ def adapt_batchnorm(
         raise TypeError(f"`exact` must be True or False. Received: exact={exact!r}")
 
     def leaf(layer: keras.Layer, args: tuple, kwargs: dict, depth: int) -> tuple:
-        if isinstance(layer, keras.layers.BatchNormalization):
+        if is_batchnorm(layer):
             moments = BatchMoments(layer.axis)(args[0])
             outputs = layer(*args, **kwargs) if exact else BatchStatNormalize(layer)(args[0])
             return outputs, [(layer, moments)]
         outputs = layer(*args, **kwargs)
-        if not is_container(layer) and holds_bn_statistics(layer):
+        if not is_container(layer) and hides_batchnorm(layer):
             opaque.append(layer)
         return outputs, []
 
@@ -192,7 +193,7 @@ def adapt_batchnorm(
         new_inputs if len(new_inputs) > 1 else new_inputs[0],
         [e.tensor for e in extras],
     )
-    extractor.compile(jit_compile=keras.backend.backend() == "jax")
+    extractor.compile(jit_compile=backend_is("jax"))
 
     adapted, batches, samples = [], 0, 0
     levels = sorted(set(layer_depth.values()))

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import keras
 
+from keras_transfer._validate import check_int
 from keras_transfer.adaptation._retrace import model_inputs
 from keras_transfer.adaptation.gradient_reversal import GradientReversal
 
@@ -77,14 +78,7 @@ def build_dann(
             "`feature_extractor` must be a keras.Model. Received: "
             f"feature_extractor of type {type(feature_extractor).__name__}"
         )
-    if (
-        isinstance(num_classes, bool)
-        or not isinstance(num_classes, int)
-        or num_classes < 2
-    ):
-        raise ValueError(
-            f"`num_classes` must be an int >= 2. Received: num_classes={num_classes!r}"
-        )
+    check_int("num_classes", num_classes, 2)
     if any(
         isinstance(u, bool) or not isinstance(u, int) or u < 1 for u in domain_units
     ):

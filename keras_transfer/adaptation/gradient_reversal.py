@@ -8,6 +8,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_transfer._validate import check_int
+
 
 @keras.saving.register_keras_serializable(package="keras_transfer")
 class GradientReversal(keras.layers.Layer):
@@ -66,16 +68,10 @@ class GradientReversal(keras.layers.Layer):
                 "`max_lambda` must be a number >= 0. "
                 f"Received: max_lambda={max_lambda!r}"
             )
-        if schedule_steps is not None and (
-            isinstance(schedule_steps, bool)
-            or not isinstance(schedule_steps, int)
-            or schedule_steps < 1
-        ):
-            raise ValueError(
-                "`schedule_steps` must be a positive int (e.g. epochs * "
-                "steps_per_epoch) or None for a constant lambda. "
-                f"Received: schedule_steps={schedule_steps!r}"
-            )
+        check_int(
+            "schedule_steps", schedule_steps, 1, allow_none=True,
+            hint="e.g. epochs * steps_per_epoch; None: a constant lambda",
+        )
         if not isinstance(gamma, (int, float)) or gamma <= 0 or math.isnan(gamma):
             raise ValueError(f"`gamma` must be a number > 0. Received: gamma={gamma!r}")
         self.max_lambda = float(max_lambda)

@@ -10,11 +10,12 @@ import numpy as np
 
 from keras_transfer import _trainability
 from keras_transfer._layers import walk
+from keras_transfer._normalization import hides_batchnorm, is_batchnorm
+from keras_transfer._snapshot import restore, snapshot
 from keras_transfer.adaptation._entropy import EntropyLoss, looks_like_probabilities
 from keras_transfer.adaptation._inference_call import InferenceCall
 from keras_transfer.adaptation._retrace import (
     Retracer,
-    holds_bn_statistics,
     is_container,
     model_inputs,
 )
@@ -107,10 +108,10 @@ class Tent:
         batchnorms, opaque = [], []
 
         def leaf(layer: keras.Layer, args: tuple, kwargs: dict, depth: int) -> tuple:
-            if isinstance(layer, keras.layers.BatchNormalization):
+            if is_batchnorm(layer):
                 batchnorms.append(layer)
                 return layer(*args, **kwargs), []
-            if not is_container(layer) and holds_bn_statistics(layer):
+            if not is_container(layer) and hides_batchnorm(layer):
                 opaque.append(layer.name)
             if _has_training_arg(layer):
                 return InferenceCall(layer)(*args, **kwargs), []
@@ -142,11 +143,8 @@ class Tent:
         for layer in walk(model, into=keras.Model):
             if not isinstance(layer, keras.Model):
                 layer.trainable = id(layer) in bn_ids
-        self._snapshot = [
-            (v, keras.ops.convert_to_numpy(v))
-            for layer in self.batchnorm_layers
-            for v in layer.weights
-        ]
+        self._bn_weights = [v for layer in self.batchnorm_layers for v in layer.weights]
+        self._bn_values = snapshot(self._bn_weights)
         self.model = keras.Model(
             new_inputs if len(new_inputs) > 1 else new_inputs[0],
             EntropyLoss(self.from_logits, name="entropy")(outputs[0]),
@@ -164,8 +162,7 @@ class Tent:
         state for SGD, momentum, Adam, AdamW, Nadam and RMSprop (Adagrad
         restarts from 0 instead of its `initial_accumulator_value`).
         """
-        for variable, value in self._snapshot:
-            variable.assign(value)
+        restore(self._bn_weights, self._bn_values)
         optimizer = getattr(self.model, "optimizer", None)
         while hasattr(optimizer, "inner_optimizer"):  # LossScaleOptimizer & co.
             optimizer = optimizer.inner_optimizer

@@ -7,13 +7,15 @@ import os
 
 import keras
 
+from keras_transfer._device import tensorflow_backend
+
 
 def check_backend() -> None:
-    backend = keras.backend.backend()
-    if backend != "tensorflow":
+    if not tensorflow_backend():
         raise RuntimeError(
             "HubBackbone needs the TensorFlow backend: a SavedModel is a "
-            f"TensorFlow graph. The active Keras backend is {backend!r}. Set "
+            "TensorFlow graph. The active Keras backend is "
+            f"{keras.backend.backend()!r}. Set "
             "the environment variable KERAS_BACKEND=tensorflow before importing "
             "keras (or in ~/.keras/keras.json), or on this backend use a "
             "keras.applications / keras-hub backbone instead."

@@ -6,6 +6,8 @@ import math
 
 import keras
 
+from keras_transfer._validate import check_int
+
 
 @keras.saving.register_keras_serializable(package="keras_transfer")
 class SlantedTriangular(keras.optimizers.schedules.LearningRateSchedule):
@@ -68,15 +70,7 @@ class SlantedTriangular(keras.optimizers.schedules.LearningRateSchedule):
                 "`max_learning_rate` must be a finite float > 0 (the peak rate). "
                 f"Received: max_learning_rate={max_learning_rate!r}"
             )
-        if (
-            isinstance(total_steps, bool)
-            or not isinstance(total_steps, int)
-            or total_steps < 2
-        ):
-            raise ValueError(
-                "`total_steps` must be an int >= 2 (epochs * steps per epoch). "
-                f"Received: total_steps={total_steps!r}"
-            )
+        check_int("total_steps", total_steps, 2, hint="epochs * steps per epoch")
         if (
             isinstance(cut_frac, bool)
             or not isinstance(cut_frac, (int, float))
