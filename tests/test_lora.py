@@ -235,6 +235,54 @@ def test_keras_save_stores_merged_kernels_and_zeroes_the_adapters(tmp_path):
                            raw.numpy())  # the adapters had moved
 
 
+@keras.saving.register_keras_serializable(package="keras_transfer_tests")
+class _Projection(keras.layers.Layer):
+    """A custom layer holding a Dense in an attribute (as keras-hub blocks do)."""
+
+    def __init__(self, units=3, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.dense = keras.layers.Dense(units, name="proj")
+
+    def call(self, x):
+        return self.dense(x)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+def test_merge_lora_reaches_adapters_inside_a_custom_layer():
+    inputs = keras.Input((4,))
+    block = _Projection(name="block")
+    model = keras.Model(inputs, block(inputs))
+    base = keras.ops.convert_to_numpy(block.dense.kernel).copy()
+    block.dense.enable_lora(2)
+    a = np.arange(8, dtype="float32").reshape(4, 2) / 8
+    b = np.full((2, 3), 0.5, "float32")
+    block.dense.lora_kernel_a.assign(a)
+    block.dense.lora_kernel_b.assign(b)
+    x = np.random.default_rng(0).normal(size=(3, 4)).astype("float32")
+    merged = merge_lora(model)
+    assert [w.name for w in merged.weights] == ["kernel", "bias"]
+    np.testing.assert_allclose(  # alpha / rank = 1
+        keras.ops.convert_to_numpy(merged.weights[0]), base + a @ b, rtol=1e-6)
+    np.testing.assert_allclose(merged.predict(x, verbose=0),
+                               model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_enable_lora_unfreezes_only_the_adapted_layers_and_their_containers():
+    model = _cnn()
+    backbone = model.get_layer("backbone")
+    enable_lora(model, rank=2, groups=["block2"])
+    assert backbone.trainable and backbone.get_layer("block2_conv").trainable
+    for name in ("block1_conv", "block1_bn", "block2_dw", "block3_dense"):
+        assert not backbone.get_layer(name).trainable, name
+    assert sorted(w.path for w in model.trainable_weights) == [
+        "backbone/block2_conv/lora_kernel_a", "backbone/block2_conv/lora_kernel_b",
+        "model/head/bias", "model/head/kernel",
+    ]
+
+
 def test_merge_lora_predicts_the_same_in_float32(tmp_path):
     model, x = _fitted(rank=4, epochs=2)
     merged = merge_lora(model)
