@@ -16,6 +16,7 @@ scripts/test.sh` runs the suite against the newest Keras release.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 import keras
 
@@ -171,6 +172,54 @@ def sync_optimizer(
     sync_optimizer(inner, variables)
     set_optimizer_variables_for(optimizer, variables)
     return new
+
+
+def own_optimizer_variables(
+    optimizer: keras.optimizers.Optimizer,
+) -> list[keras.Variable]:
+    """The variables `optimizer` created itself, not those of one it wraps.
+
+    Keras today: `Optimizer.add_variable` (called by `__init__` for
+    `iterations` and a float learning rate, and by `build` for per-variable
+    state) appends each variable to `optimizer._variables`, and the base
+    `variables` property returns a copy of that list. A wrapper
+    (`LossScaleOptimizer`) overrides `variables` as this list followed by the
+    wrapped optimizer's `variables`, which is also the order its state is
+    saved in; `LayerwiseLR` does the same.
+    """
+    return list(optimizer._variables)
+
+
+def hook_optimizer_loading(
+    optimizer: keras.optimizers.Optimizer, before_load: Callable[[int], None]
+) -> None:
+    """Calls `before_load(n)` before Keras loads `n` saved variables into `optimizer`.
+
+    Lets a caller give the optimizer the saved number of variables first (the
+    state of another `GradualUnfreeze` stage), so that the load is not skipped.
+    Keras today: `model.load_weights` (so `BackupAndRestore` and
+    `keras.saving.load_model` too) hands a saved optimizer's state to
+    `optimizer.load_own_variables(store)`, looked up on the instance;
+    `store.keys()` has one entry per saved variable and the base method
+    assigns them to `optimizer.variables` by position, or skips the whole
+    store with a warning when the counts differ. The hook is written to the
+    instance dict (`setattr` would make Keras's attribute tracking see it), so
+    it is never saved; hooking twice replaces the first hook.
+    `unhook_optimizer_loading` removes it.
+    """
+    unhook_optimizer_loading(optimizer)
+    load = optimizer.load_own_variables
+
+    def load_own_variables(store: object) -> None:
+        before_load(len(store.keys()))
+        load(store)
+
+    vars(optimizer)["load_own_variables"] = load_own_variables
+
+
+def unhook_optimizer_loading(optimizer: keras.optimizers.Optimizer) -> None:
+    """Removes the hook of `hook_optimizer_loading`, if any (Keras's load again)."""
+    vars(optimizer).pop("load_own_variables", None)
 
 
 def step_counter(optimizer: keras.optimizers.Optimizer) -> keras.Variable:

@@ -2,7 +2,8 @@
 
 import json
 import os
-import socket
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -298,18 +299,31 @@ def _assert_user_error(status, stdout, err, *fragments):
         assert fragment in err
 
 
-def test_imagenet_weights_offline_fail_with_a_clear_message(capsys, folder, tmp_path, monkeypatch):
-    monkeypatch.setattr("keras.src.backend.config._KERAS_DIR", str(tmp_path / "keras_home"))
+# In a new process: Keras reads `KERAS_HOME` (its download cache, here empty)
+# when it is imported. Sockets fail there as if the network were off.
+_OFFLINE_FIT = """
+import socket, sys
+def offline(*args, **kwargs):
+    raise OSError("network is off in this test")
+socket.getaddrinfo = offline
+socket.socket.connect = offline
+from keras_transfer import cli
+sys.exit(cli.main(sys.argv[1:]))
+"""
 
-    def offline(*args, **kwargs):
-        raise OSError("network is off in this test")
 
-    monkeypatch.setattr(socket, "getaddrinfo", offline)
-    monkeypatch.setattr(socket.socket, "connect", offline)
-    result = _fit(capsys, folder, "--backbone", "MobileNetV2", "--weights", "imagenet",
-                  "--image-size", 96, "--out", tmp_path / "m.keras")  # fmt: skip
-    _assert_user_error(*result, "--weights imagenet", "offline", "--weights")
+def test_imagenet_weights_offline_fail_with_a_clear_message(folder, tmp_path):
+    env = {**os.environ, "KERAS_HOME": str(tmp_path / "keras_home")}
+    argv = ["fit", folder, "--backbone", "MobileNetV2", "--weights", "imagenet",
+            "--image-size", 96, "--out", tmp_path / "m.keras"]  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", _OFFLINE_FIT, *map(str, argv)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    _assert_user_error(result.returncode, result.stdout, result.stderr,
+                       "--weights imagenet", "offline", "--weights")  # fmt: skip
     assert not (tmp_path / "m.keras").exists()
+    assert not list((tmp_path / "keras_home").rglob("*.h5")), "nothing cached"
 
 
 def test_missing_directory(capsys, tmp_path):

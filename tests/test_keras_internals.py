@@ -130,6 +130,98 @@ def test_sync_optimizer():
     assert _keras_internals.sync_optimizer(wrapper, [b, a]) == []
 
 
+def test_own_optimizer_variables():
+    a, _ = _two_variables()
+    plain = keras.optimizers.Adam(0.1)
+    plain.build([a])
+    own = _keras_internals.own_optimizer_variables(plain)
+    assert [id(v) for v in own] == [id(v) for v in plain.variables], (
+        "the base `Optimizer.variables` is no longer the list `add_variable` fills "
+        f"(`_variables`): {[v.path for v in own]} vs {[v.path for v in plain.variables]}"
+    )
+    assert len(own) == 2 + 2, "iterations, learning rate, two Adam slots of `a`"
+    wrapper = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1))
+    wrapper.build([a])
+    own = _keras_internals.own_optimizer_variables(wrapper)
+    inner = wrapper.inner_optimizer.variables
+    assert own and not {id(v) for v in own} & {id(v) for v in inner}
+    assert [id(v) for v in wrapper.variables] == [id(v) for v in own + inner], (
+        "LossScaleOptimizer's `variables` is no longer its own (`_variables`) "
+        "followed by the wrapped optimizer's; LayerwiseLR mirrors that order"
+    )
+
+
+def _saved_at_two_stages(path):
+    """Fits with `first` frozen, then unfrozen (state synced), and saves the weights."""
+    model = _two_layer_model()
+    model.get_layer("first").trainable = False
+    model.compile(keras.optimizers.Adam(0.1), "mse")
+    x, y = np.ones((4, 3), "float32"), np.zeros((4, 1), "float32")
+    model.fit(x, y, epochs=1, verbose=0)
+    _unfreeze_first(model)
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save_weights(path)
+    return [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]
+
+
+def _two_layer_model():
+    return keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(2, name="first"),
+            keras.layers.Dense(1, name="second"),
+        ]
+    )
+
+
+def _unfreeze_first(model):
+    model.get_layer("first").trainable = True
+    _keras_internals.sync_optimizer(model.optimizer, model.trainable_variables)
+    model.make_train_function(force=True)
+
+
+def test_hook_optimizer_loading(tmp_path):
+    path = str(tmp_path / "stage2.weights.h5")
+    saved = _saved_at_two_stages(path)
+    model = _two_layer_model()
+    model.get_layer("first").trainable = False
+    model.compile(keras.optimizers.Adam(0.1), "mse")
+    optimizer = model.optimizer
+    optimizer.build(model.trainable_variables)
+    fresh = len(optimizer.variables)
+    assert fresh < len(saved)
+    with pytest.warns(UserWarning, match="Skipping variable loading"):
+        model.load_weights(path)  # why the hook exists: Keras skips another count
+    assert len(optimizer.variables) == fresh
+    assert int(keras.ops.convert_to_numpy(optimizer.iterations)) == 0
+
+    counts = []
+
+    def before_load(count):
+        counts.append(count)
+        _unfreeze_first(model)
+
+    _keras_internals.hook_optimizer_loading(optimizer, before_load)
+    _keras_internals.hook_optimizer_loading(optimizer, before_load)  # replaces
+    assert len(optimizer.variables) == fresh, "the hook is not tracked as state"
+    model.load_weights(path)
+    assert counts == [len(saved)], (
+        "`model.load_weights` no longer calls the optimizer's instance "
+        "`load_own_variables(store)` once with `len(store.keys())` == the number "
+        f"of saved optimizer variables ({len(saved)}): got {counts}"
+    )
+    got = [keras.ops.convert_to_numpy(v) for v in optimizer.variables]
+    assert len(got) == len(saved)
+    for value, expected in zip(got, saved, strict=True):
+        np.testing.assert_array_equal(value, expected)  # loaded by position
+    assert int(got[0]) == 2, "iterations restored"
+
+    _keras_internals.unhook_optimizer_loading(optimizer)
+    assert "load_own_variables" not in vars(optimizer)
+    model.load_weights(path)
+    assert counts == [len(saved)], "unhooked: Keras's own load again"
+
+
 def test_step_counter():
     a, _ = _two_variables()
     opt = keras.optimizers.SGD(0.1, gradient_accumulation_steps=2)

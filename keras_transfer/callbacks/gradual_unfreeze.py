@@ -9,8 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import keras
 
-from keras_transfer import _trainability
-from keras_transfer._keras_internals import sync_optimizer
+from keras_transfer import _keras_internals, _trainability
 from keras_transfer._layers import walk
 from keras_transfer.grouping import layer_groups
 
@@ -160,8 +159,8 @@ class GradualUnfreeze(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict | None = None) -> None:
         model = self.model
         self._plan, self._original, self._stage = [], None, None
-        if getattr(model, "optimizer", None) is not None:
-            _unhook_optimizer_loading(model.optimizer)  # left by a failed fit
+        if getattr(model, "optimizer", None) is not None:  # hook left by a failed fit
+            _keras_internals.unhook_optimizer_loading(model.optimizer)
         groups = layer_groups(model, self.groups)
         current = _trainability.snapshot(model)
         previous = getattr(model, STATE_ATTRIBUTE, None)
@@ -192,7 +191,7 @@ class GradualUnfreeze(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is not None:
-            _unhook_optimizer_loading(optimizer)
+            _keras_internals.unhook_optimizer_loading(optimizer)
         if not self._plan:
             return
         stage = self.stage_for_epoch(epoch)
@@ -216,7 +215,7 @@ class GradualUnfreeze(keras.callbacks.Callback):
     def on_train_end(self, logs: dict | None = None) -> None:
         model = self.model
         if getattr(model, "optimizer", None) is not None:
-            _unhook_optimizer_loading(model.optimizer)
+            _keras_internals.unhook_optimizer_loading(model.optimizer)
         if isinstance(getattr(model, STATE_ATTRIBUTE, None), _RunState):
             delattr(model, STATE_ATTRIBUTE)
 
@@ -248,7 +247,9 @@ class GradualUnfreeze(keras.callbacks.Callback):
         self._stage = stage
         if model.optimizer is not None:
             with _strategy_scope(model):
-                sync_optimizer(model.optimizer, model.trainable_variables)
+                _keras_internals.sync_optimizer(
+                    model.optimizer, model.trainable_variables
+                )
         model.make_train_function(force=True)
 
     def _hook_optimizer_loading(self, optimizer: keras.optimizers.Optimizer) -> None:
@@ -260,21 +261,17 @@ class GradualUnfreeze(keras.callbacks.Callback):
         load with another count first moves the model to the stage with that
         count. Needs this callback listed before `BackupAndRestore`.
         """
-        load = optimizer.load_own_variables
 
-        def load_own_variables(store: object) -> None:
-            wanted = len(store.keys())
-            if wanted != len(optimizer.variables):
-                for stage in range(len(self._plan) + 1):
-                    self._apply(stage)
-                    if len(optimizer.variables) == wanted:
-                        break
-                else:
-                    self._apply(0)
-            load(store)
+        def to_stage_with(wanted: int) -> None:
+            if wanted == len(optimizer.variables):
+                return
+            for stage in range(len(self._plan) + 1):
+                self._apply(stage)
+                if len(optimizer.variables) == wanted:
+                    return
+            self._apply(0)
 
-        # The instance dict, not setattr: Keras tracks optimizer attributes.
-        vars(optimizer)["load_own_variables"] = load_own_variables
+        _keras_internals.hook_optimizer_loading(optimizer, to_stage_with)
 
     def get_config(self) -> dict:
         return {
@@ -288,10 +285,6 @@ class GradualUnfreeze(keras.callbacks.Callback):
     @classmethod
     def from_config(cls, config: dict) -> GradualUnfreeze:
         return cls(**config)
-
-
-def _unhook_optimizer_loading(optimizer: keras.optimizers.Optimizer) -> None:
-    vars(optimizer).pop("load_own_variables", None)
 
 
 def _print_msg(message: str) -> None:

@@ -175,7 +175,8 @@ class LayerwiseLR(keras.optimizers.Optimizer):
     @property
     def variables(self) -> list[keras.Variable]:
         """This wrapper's own variables, the wrapped optimizer's, then each group's."""
-        variables = self._variables + self.inner_optimizer.variables
+        variables = _keras_internals.own_optimizer_variables(self)
+        variables += self.inner_optimizer.variables
         for optimizer in getattr(self, "_group_optimizers", {}).values():
             variables += optimizer.variables
         return variables
@@ -481,7 +482,7 @@ def _check_optimizer(optimizer: object) -> keras.optimizers.Optimizer:
     if (
         isinstance(optimizer, LayerwiseLR)
         or hasattr(optimizer, "inner_optimizer")
-        or (hasattr(optimizer, "_inner_optimizers"))
+        or isinstance(optimizer, keras.optimizers.MultiOptimizer)
     ):
         raise TypeError(
             "`optimizer` must be a plain optimizer, not a wrapper: LayerwiseLR scales "

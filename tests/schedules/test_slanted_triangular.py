@@ -89,7 +89,11 @@ def test_saved_inside_a_compiled_model(tmp_path):
     model.fit(x, x[:, :1], batch_size=4, epochs=1, verbose=0)
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
-    restored = loaded.optimizer._learning_rate
+    config = loaded.optimizer.get_config()["learning_rate"]
+    restored = keras.saving.deserialize_keras_object(config)
     assert isinstance(restored, SlantedTriangular) and restored.total_steps == 40
+    assert int(keras.ops.convert_to_numpy(loaded.optimizer.iterations)) == 2
+    # The live rate follows the schedule at step 2: halfway up to the cut (4).
     lr = float(keras.ops.convert_to_numpy(loaded.optimizer.learning_rate))
+    assert lr == pytest.approx(0.01 * (1 + 0.5 * 31) / 32, rel=1e-6)
     assert lr == pytest.approx(_lr(restored, 2), rel=1e-6)
