@@ -12,10 +12,10 @@ import time
 import keras
 import numpy as np
 
-from keras_transfer.adaptation.adapt_batchnorm import adapt_batchnorm
-from keras_transfer.adaptation.build_dann import build_dann
-from keras_transfer.adaptation.dann_data import dann_data
-from keras_transfer.adaptation.label_free_score import label_free_score
+from keras_transfer.adaptation._adapt_batchnorm import adapt_batchnorm
+from keras_transfer.adaptation._build_dann import build_dann
+from keras_transfer.adaptation._dann_data import dann_data
+from keras_transfer.adaptation._label_free_score import label_free_score
 from keras_transfer.adaptation.tent import Tent
 
 SHIFTS = ("clean", "contrast", "blur", "noise")

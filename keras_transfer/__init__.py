@@ -10,6 +10,9 @@ Public API:
 - `keras_transfer.data`: input pipelines (`make_dataset`, `image_folder`).
 - `keras_transfer.feature_cache`: `fit_cached_head`, the head trained on cached features.
 - `keras_transfer.adapt_batchnorm` and `keras_transfer.adaptation`: label-free domain adaptation.
+- `keras_transfer.lr_find` (`LRFindResult`): the learning-rate range test.
+- `keras_transfer.enable_lora`, `merge_lora` (`LoraTable`): LoRA adapters by layer group.
+- `keras_transfer.applications`: EfficientNet-Lite backbones with offline weights.
 
 Subpackages load on first use (`kt.layers`, `from keras_transfer import
 adapt_batchnorm`), so `import keras_transfer` and the `keras-transfer`
@@ -40,7 +43,10 @@ _SUBPACKAGES = (
 _NAMES = {
     "adapt_batchnorm": "keras_transfer.adaptation",
     "enable_lora": "keras_transfer.lora",
+    "merge_lora": "keras_transfer.lora",
+    "LoraTable": "keras_transfer.lora",
     "lr_find": "keras_transfer.lr_finder",
+    "LRFindResult": "keras_transfer.lr_finder",
     "LayerGroup": "keras_transfer.grouping",
     "layer_groups": "keras_transfer.grouping",
 }

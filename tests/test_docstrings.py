@@ -22,6 +22,7 @@ import pytest
 PACKAGES = (
     "keras_transfer",
     "keras_transfer.adaptation",
+    "keras_transfer.applications",
     "keras_transfer.callbacks",
     "keras_transfer.data",
     "keras_transfer.feature_cache",

@@ -7,10 +7,10 @@
   (shared with the `keras-transfer` commands).
 """
 
+from keras_transfer.data._image_folder import image_folder
+from keras_transfer.data._make_dataset import make_dataset
 from keras_transfer.data.class_folders import (
     class_folders,
     list_images,
     stratified_split,
 )
-from keras_transfer.data.image_folder import image_folder
-from keras_transfer.data.make_dataset import make_dataset

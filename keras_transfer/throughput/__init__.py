@@ -10,7 +10,7 @@ Input pipelines are in `keras_transfer.data` (`make_dataset`, `image_folder`)
 and the cached head in `keras_transfer.feature_cache` (`fit_cached_head`).
 """
 
-from keras_transfer.throughput.autotune import autotune
-from keras_transfer.throughput.effective_settings import effective_settings
+from keras_transfer.throughput._autotune import autotune
+from keras_transfer.throughput._effective_settings import effective_settings
+from keras_transfer.throughput._select_precision import select_precision
 from keras_transfer.throughput.precision_choice import PrecisionChoice
-from keras_transfer.throughput.select_precision import select_precision

@@ -1,7 +1,5 @@
 """`select_precision("auto", model=...)`: the `autotune` winner cached on disk."""
 
-import importlib
-
 import keras
 import numpy as np
 import pytest
@@ -9,10 +7,9 @@ from _policy_clock import PolicyClock
 
 from keras_transfer._device import describe_cpu
 from keras_transfer.throughput import PrecisionChoice, autotune, select_precision
+from keras_transfer.throughput import _autotune as autotune_module
+from keras_transfer.throughput import _select_precision as select_module
 from keras_transfer.throughput._tuning_cache import architecture_signature
-
-autotune_module = importlib.import_module("keras_transfer.throughput.autotune")
-select_module = importlib.import_module("keras_transfer.throughput.select_precision")
 
 
 def _device(extensions=("avx2", "avx512f", "avx512_bf16")):

@@ -1,5 +1,3 @@
-import importlib
-
 import keras
 import pytest
 
@@ -8,9 +6,8 @@ from keras_transfer.throughput import (
     effective_settings,
     select_precision,
 )
-from keras_transfer.throughput.select_precision import _auto_jit, _auto_policy
-
-select_precision_module = importlib.import_module("keras_transfer.throughput.select_precision")
+from keras_transfer.throughput import _select_precision as select_precision_module
+from keras_transfer.throughput._select_precision import _auto_jit, _auto_policy
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 
 from keras_transfer.data._decode import decode_image
+from keras_transfer.data._make_dataset import make_dataset
 from keras_transfer.data.class_folders import class_folders, stratified_split
-from keras_transfer.data.make_dataset import make_dataset
 
 _EXAMPLES = 5
 

@@ -11,11 +11,11 @@ import keras
 import numpy as np
 
 from keras_transfer._device import describe_device, tensorflow_backend
-from keras_transfer.data.make_dataset import make_dataset
+from keras_transfer.data._make_dataset import make_dataset
 from keras_transfer.throughput import _tuning_cache
-from keras_transfer.throughput.effective_settings import effective_settings
+from keras_transfer.throughput._effective_settings import effective_settings
+from keras_transfer.throughput._select_precision import select_precision
 from keras_transfer.throughput.precision_choice import PrecisionChoice
-from keras_transfer.throughput.select_precision import select_precision
 
 
 class _AutotuneResult(NamedTuple):
