@@ -63,14 +63,27 @@ def _converter_settings(quantize: str, io_type: str, calibration: np.ndarray | N
     return settings
 
 
-def _unsupported(error: Exception) -> str:
+def _layer_names(layer: keras.layers.Layer) -> set:
+    nested = getattr(layer, "layers", None) or []
+    return {layer.name}.union(*(_layer_names(child) for child in nested))
+
+
+def _layer(scope: str, names: set) -> str:
+    """The Keras layer path of a TF name scope (`model/block_1/Op` -> `block`)."""
+    parts = scope.split("/")[1:-1]
+    # TensorFlow uniquifies a scope traced twice with `_N`: map it back.
+    parts = [p if p in names else re.sub(r"_\d+$", "", p) for p in parts]
+    return "/".join(parts)
+
+
+def _unsupported(error: Exception, model: keras.Model) -> str:
     """`'tf.Op' (in layer L)` for each op the converter could not map, from its error."""
-    found = []
+    found, names = [], _layer_names(model)
     for item in getattr(error, "errors", None) or []:
         op = item.operator.name if item.HasField("operator") else ""
         calls = [c.name for c in item.location.call] if item.HasField("location") else []
-        layer = next((c.split("@")[0] for c in calls if "/" in c), "")
-        layer = "/".join(layer.split("/")[1:-1]) if layer.count("/") >= 2 else layer
+        scope = next((c.split("@")[0] for c in calls if "/" in c), "")
+        layer = _layer(scope, names)
         if op:
             found.append(f"{op!r}" + (f" (in layer {layer!r})" if layer else ""))
     if not found:
@@ -96,7 +109,7 @@ def convert(model: keras.Model, path: str, quantize: str, io_type: str,
             **_converter_settings(quantize, io_type, calibration),
         )  # fmt: skip
     except ConverterError as error:
-        ops = _unsupported(error)
+        ops = _unsupported(error, model)
         raise ValueError(
             f"LiteRT has no built-in kernel for {ops or 'an op of this model'}, so "
             "the model cannot become a .tflite that the LiteRT interpreter (and "
