@@ -6,8 +6,9 @@ unfrozen later, re-run a functional graph). Each such use lives here, as a
 small function whose docstring says what Keras does today, and
 `tests/test_keras_internals.py` has a test per function that fails loudly
 when a Keras release changes the behaviour it relies on. Nothing outside this
-module may read or write a `keras` object's `_private` attribute
-(`grep -rn "\\._[a-z]" keras_transfer` finds only this file).
+module may import `keras.src` or read or write a `keras` object's `_private`
+attribute: `tests/test_private_keras.py` reads every module, test and
+benchmark and fails, with `file:line`, on any that does.
 
 Tested against the Keras version in README's "Tests"; `KT_KERAS_LATEST=1 bash
 scripts/test.sh` runs the suite against the newest Keras release.

@@ -35,13 +35,10 @@ class LRFindResult:
 
     Example:
 
-    ```python
-    from keras_transfer.lr_finder import LRFindResult
-
-    result = LRFindResult([1e-3, 1e-2, 1e-1], [1.0, 0.5, 9.0], [1.0, 0.4, 9.0],
-                          1e-2, True)
-    print(result)  # LRFindResult(3 steps, 1e-03..1e-01, suggestion=1e-02, ...)
-    ```
+    >>> from keras_transfer import LRFindResult
+    >>> LRFindResult([1e-3, 1e-2, 1e-1], [1.0, 0.5, 9.0], [1.0, 0.4, 9.0],
+    ...              suggestion=1e-2, stopped_early=True)
+    LRFindResult(3 steps, 1e-03..1e-01, suggestion=1e-02, stopped_early=True)
     """
 
     learning_rates: list[float]
@@ -184,22 +181,22 @@ def lr_find(
 
     Example:
 
-    ```python
-    import numpy as np
-    import keras
-    import keras_transfer as kt
-
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
-    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
-    y = x @ np.array([[1.0], [-2.0], [0.5], [3.0]], "float32")
-    before = model.get_weights()
-    result = kt.lr_find(model, x, y, min_lr=1e-4, max_lr=10.0, steps=40,
-                        batch_size=64)
-    print(result.suggestion)
-    assert all((a == b).all() for a, b in zip(before, model.get_weights()))
-    assert float(model.optimizer.learning_rate) == np.float32(0.01)
-    ```
+    >>> import numpy as np
+    >>> import keras
+    >>> import keras_transfer as kt
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    >>> model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    >>> x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    >>> y = x @ np.array([[1.0], [-2.0], [0.5], [3.0]], "float32")
+    >>> before = model.get_weights()
+    >>> result = kt.lr_find(model, x, y, min_lr=1e-4, max_lr=10.0, steps=40,
+    ...                     batch_size=64)
+    >>> result
+    LRFindResult(... steps, 1e-04..., suggestion=..., stopped_early=True)
+    >>> all((a == b).all() for a, b in zip(before, model.get_weights()))
+    True
+    >>> round(float(model.optimizer.learning_rate), 6)  # restored
+    0.01
     """
     _check_model(model)
     _check_range(min_lr, max_lr, steps, batch_size, smoothing, diverge_factor,

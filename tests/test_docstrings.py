@@ -13,6 +13,7 @@ from __future__ import annotations
 import doctest
 import importlib
 import inspect
+import pkgutil
 import re
 import sys
 
@@ -87,6 +88,30 @@ def test_every_public_module_has_examples():
     documented = {qualname.rsplit(".", 1)[0] for qualname, *_ in (p.values for p in EXAMPLES)}
     for package in PACKAGES[1:]:
         assert any(name.startswith(package + ".") for name in documented), package
+
+
+# Modules still named after a name they export, which hides them
+# (`keras_transfer.data.class_folders` is the function, not the module): to be
+# made private (`_class_folders.py`) with their importers. No new entries.
+HIDDEN_MODULES = {
+    "keras_transfer.data.class_folders": "imported by keras_transfer/cli and export",
+    "keras_transfer.feature_cache.fit_cached_head": "its owner is editing it",
+}
+
+
+def test_no_public_module_is_hidden_by_a_name_it_exports():
+    hidden = set()
+    for package in PACKAGES:
+        module = importlib.import_module(package)
+        for info in pkgutil.iter_modules(module.__path__):
+            attribute = getattr(module, info.name, None)
+            if attribute is not None and not inspect.ismodule(attribute):
+                hidden.add(f"{package}.{info.name}")
+    assert hidden == set(HIDDEN_MODULES), (
+        "a package exports a name that hides its module of the same name: "
+        "rename the module `_<name>.py` (the package's name is the public one). "
+        f"Hidden: {sorted(hidden)}"
+    )
 
 
 @pytest.mark.parametrize("qualname, style, text", EXAMPLES)

@@ -56,15 +56,14 @@ _DOC = """Instantiates the EfficientNet-{Variant} architecture.
 
     Example:
 
-    ```python
-    import numpy as np
-    from keras_transfer.applications import {builder}
-
-    model = {builder}(weights=None, include_top=False, pooling="avg",
-                      input_shape=(64, 64, 3))
-    features = model.predict(np.zeros((2, 64, 64, 3)), verbose=0)
-    assert features.shape == (2, 1280)
-    ```
+    >>> import numpy as np
+    >>> from keras_transfer.applications import {builder}
+    >>> model = {builder}(weights=None, include_top=False, pooling="avg",
+    ...                   input_shape=(64, 64, 3))
+    >>> model.name
+    '{name}'
+    >>> model.predict(np.zeros((2, 64, 64, 3)), verbose=0).shape
+    (2, 1280)
     """
 
 

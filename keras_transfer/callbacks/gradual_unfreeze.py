@@ -86,23 +86,22 @@ class GradualUnfreeze(keras.callbacks.Callback):
 
     Example:
 
-    ```python
-    import numpy as np
-    import keras
-    import keras_transfer as kt
-
-    backbone = keras.Sequential(
-        [keras.Input((8,)), keras.layers.Dense(8, name="block1_dense"),
-         keras.layers.Dense(8, name="block2_dense")], name="backbone")
-    backbone.trainable = False
-    model = keras.Sequential([backbone, keras.layers.Dense(1, name="head")])
-    model.compile(optimizer="adam", loss="mse")
-    x, y = np.ones((16, 8)), np.ones((16, 1))
-    history = model.fit(x, y, epochs=3, verbose=0,
-                        callbacks=[kt.callbacks.GradualUnfreeze(verbose=0)])
-    assert history.history["unfreeze_stage"] == [0, 1, 2]
-    assert history.history["trainable_weights"] == [2, 4, 6]
-    ```
+    >>> import numpy as np
+    >>> import keras
+    >>> import keras_transfer as kt
+    >>> backbone = keras.Sequential(
+    ...     [keras.Input((8,)), keras.layers.Dense(8, name="block1_dense"),
+    ...      keras.layers.Dense(8, name="block2_dense")], name="backbone")
+    >>> backbone.trainable = False
+    >>> model = keras.Sequential([backbone, keras.layers.Dense(1, name="head")])
+    >>> model.compile(optimizer="adam", loss="mse")
+    >>> x, y = np.ones((16, 8)), np.ones((16, 1))
+    >>> history = model.fit(x, y, epochs=3, verbose=0,
+    ...                     callbacks=[kt.callbacks.GradualUnfreeze(verbose=0)])
+    >>> history.history["unfreeze_stage"]
+    [0, 1, 2]
+    >>> history.history["trainable_weights"]
+    [2, 4, 6]
     """
 
     def __init__(
