@@ -9,7 +9,8 @@ import keras
 import numpy as np
 
 from keras_transfer._device import backend_is
-from keras_transfer._normalization import hides_batchnorm, is_batchnorm
+from keras_transfer._normalization import hides_batchnorm, is_batchnorm, statistics
+from keras_transfer._snapshot import restore
 from keras_transfer.adaptation._batch_moments import BatchMoments
 from keras_transfer.adaptation._batch_stat_normalize import BatchStatNormalize
 from keras_transfer.adaptation._batches import batch_source
@@ -219,10 +220,7 @@ def adapt_batchnorm(
             key = id(extra.layer)
             if key in todo:
                 todo.discard(key)
-                extra.layer.moving_mean.assign(acc[key].mean.astype("float32"))
-                extra.layer.moving_variance.assign(
-                    acc[key].variance().astype("float32")
-                )
+                restore(statistics(extra.layer), [acc[key].mean, acc[key].variance()])
                 adapted.append(extra.layer.name)
     return AdaBNReport(
         layers=tuple(adapted),
