@@ -17,6 +17,11 @@ fails, naming `file:line` and the expression, on:
   `self._name = ...` / `cls._name = ...`. A name of ours that Keras's own
   classes also have (`_name` of a Keras layer, say) is allowed only as
   `self._name` / `cls._name` inside a class that defines it.
+
+Not flagged: `mod._name` where `mod` is an imported module of another library
+(`argparse._SubParsersAction`), and the few `NOT_KERAS` entries below (another
+library's object that the AST cannot tell from a Keras one). The planted
+examples at the end show what is and is not flagged.
 """
 
 from __future__ import annotations
