@@ -43,21 +43,29 @@ class RMSNormalization(keras.layers.Layer):
 
 
 @pytest.mark.parametrize(
-    "layer, batchnorm, normalization",
+    "make, batchnorm, normalization",
     [
-        (keras.layers.BatchNormalization(), True, True),
-        (keras.layers.BatchNormalization(synchronized=True), True, True),
-        (keras.layers.LayerNormalization(), False, True),
-        (keras.layers.GroupNormalization(groups=1), False, True),
-        (keras.layers.UnitNormalization(), False, True),
-        (RMSNormalization(), False, True),
-        (keras.layers.Dense(2), False, False),
-        (_BlockWithBN(), False, False),
+        (keras.layers.BatchNormalization, True, True),
+        (keras.layers.LayerNormalization, False, True),
+        (lambda: keras.layers.GroupNormalization(groups=1), False, True),
+        (keras.layers.UnitNormalization, False, True),
+        (RMSNormalization, False, True),
+        (lambda: keras.layers.Dense(2), False, False),
+        (_BlockWithBN, False, False),
     ],
+    ids=["batch", "layer", "group", "unit", "rms", "dense", "block"],
 )
-def test_which_layers_are_batchnorm_and_which_normalization(layer, batchnorm, normalization):
+def test_which_layers_are_batchnorm_and_which_normalization(make, batchnorm, normalization):
+    layer = make()
     assert is_batchnorm(layer) is batchnorm
     assert is_normalization(layer) is normalization
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="synchronized=True is TensorFlow's"
+)
+def test_synchronized_batchnorm_is_batchnorm():
+    assert is_batchnorm(keras.layers.BatchNormalization(synchronized=True))
 
 
 def test_affine_weights_are_gamma_and_beta_and_statistics_the_moving_ones():
