@@ -227,15 +227,22 @@ def export_model(
 
     Example:
 
-    >>> import keras, numpy as np
-    >>> from keras_transfer.export import export_model, read_class_names
-    >>> model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3),
-    ...     keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2, activation="softmax")])
-    >>> images = np.random.default_rng(0).uniform(0, 255, (8, 16, 16, 3))
-    >>> report = export_model(model, "m.tflite", "litert", quantize="int8",
-    ...     calibration=images, class_names=["cat", "dog"])  # doctest: +SKIP
-    >>> report["check"]["top1_agreement"], read_class_names("m.tflite")  # doctest: +SKIP
-    (1.0, ['cat', 'dog'])
+    ```python
+    import os, tempfile
+    import keras, numpy as np
+    from keras_transfer.export import export_model, read_class_names
+
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3),
+                              keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(2, activation="softmax")])
+    images = np.random.default_rng(0).uniform(0, 255, (8, 16, 16, 3))
+    path = os.path.join(tempfile.mkdtemp(), "model.tflite")
+    report = export_model(model, path, "litert", check_images=images,
+                          class_names=["cat", "dog"])
+    assert report["check"]["top1_agreement"] == 1.0
+    assert report["check"]["max_abs_probability_difference"] < 1e-5
+    assert read_class_names(path) == ["cat", "dog"]
+    ```
     """
     start = time.perf_counter()
     _options.check(format, quantize, io_type, min_agreement)

@@ -27,7 +27,18 @@ def load_artifact(path: str, num_threads: int | None = None) -> object:
 
     Example:
 
-    >>> run = load_artifact("model.tflite")  # doctest: +SKIP
-    >>> run(images).argmax(axis=-1)  # doctest: +SKIP
+    ```python
+    import os, tempfile
+    import keras, numpy as np
+    from keras_transfer.export import export_model, load_artifact
+
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(3, activation="softmax")])
+    images = np.random.default_rng(0).uniform(0, 255, (4, 8, 8, 3))
+    path = os.path.join(tempfile.mkdtemp(), "model.tflite")
+    export_model(model, path, "litert", check_images=images)
+    run = load_artifact(path)
+    np.testing.assert_allclose(run(images), model.predict(images, verbose=0), atol=1e-5)
+    ```
     """
     return _runtimes.RUNNERS[_runtimes.kind_of(path)](path, num_threads=num_threads)

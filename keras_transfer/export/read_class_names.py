@@ -37,8 +37,18 @@ def read_class_names(path: str) -> list[str]:
 
     Example:
 
-    >>> read_class_names("model.tflite")  # doctest: +SKIP
-    ['cats', 'dogs']
+    ```python
+    import os, tempfile
+    import keras, numpy as np
+    from keras_transfer.export import export_model, read_class_names
+
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(2, activation="softmax")])
+    path = os.path.join(tempfile.mkdtemp(), "model.onnx")
+    export_model(model, path, "onnx", class_names=["cats", "dogs"],
+                 check_images=np.zeros((2, 8, 8, 3)))
+    assert read_class_names(path) == ["cats", "dogs"]
+    ```
     """
     kind = _runtimes.kind_of(path)
     names = None
