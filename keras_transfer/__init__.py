@@ -5,6 +5,8 @@ Public API:
 - `keras_transfer.layers.HubBackbone`: a TF Hub / SavedModel backbone as a Keras 3 layer.
 - `keras_transfer.callbacks.GradualUnfreeze`: ULMFiT-style unfreezing inside one `fit()`.
 - `keras_transfer.optimizers.LayerwiseLR`: per-variable learning-rate multipliers.
+- `keras_transfer.fine_tune`: the whole recipe in one call (`keras_transfer.recipe`).
+- `keras_transfer.metrics.BalancedAccuracy`: mean per-class recall.
 - `keras_transfer.layer_groups`: depth-ordered layer groups shared by the two above.
 - `keras_transfer.throughput`: precision / XLA chosen per device (and by measurement).
 - `keras_transfer.data`: input pipelines (`make_dataset`, `image_folder`).
@@ -35,13 +37,17 @@ _SUBPACKAGES = (
     "data",
     "feature_cache",
     "layers",
+    "metrics",
     "optimizers",
+    "recipe",
     "schedules",
     "throughput",
 )
 # public name -> the module that defines it.
 _NAMES = {
     "adapt_batchnorm": "keras_transfer.adaptation",
+    "fine_tune": "keras_transfer.recipe",
+    "FineTuneResult": "keras_transfer.recipe",
     "enable_lora": "keras_transfer.lora",
     "merge_lora": "keras_transfer.lora",
     "LoraTable": "keras_transfer.lora",

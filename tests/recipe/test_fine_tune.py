@@ -1,0 +1,127 @@
+import keras
+import numpy as np
+import pytest
+
+import keras_transfer as kt
+from keras_transfer.recipe import balanced_class_weight, fine_tuning
+
+
+def _model(seed=0, classes=3):
+    keras.utils.set_random_seed(seed)
+    backbone = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="c1"),
+            keras.layers.Conv2D(6, 3, strides=2, padding="same", activation="relu", name="c2"),
+            keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="c3"),
+        ],
+        name="backbone",
+    )
+    backbone.trainable = False
+    inputs = keras.Input((8, 8, 3))
+    features = keras.layers.GlobalAveragePooling2D()(backbone(inputs))
+    outputs = keras.layers.Dense(classes, activation="softmax", name="head")(features)
+    return keras.Model(inputs, outputs)
+
+
+def _data(n=48, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % classes
+    x = rng.normal(size=(n, 8, 8, 3)).astype("float32") * 0.5
+    x[..., 0] += y[:, None, None]  # learnable: the class shifts channel 0
+    return x, y
+
+
+def test_cached_stages_equal_training_the_whole_model_on_the_same_views():
+    x, y = _data()
+    results = {}
+    for cache in (True, False):
+        model = _model()
+        results[cache] = kt.fine_tune(
+            model, x, y, cache=cache, head_epochs=2, epochs_per_stage=2, stages=[2, 3],
+            batch_size=8, seed=3, verbose=0,
+        )
+    cached, plain = results[True].model, results[False].model
+    assert [r["phase"] for r in results[True].history] == [
+        "head", "head", "stage 1", "stage 1", "stage 2", "stage 2"
+    ]
+    moved = [
+        np.abs(np.asarray(a) - np.asarray(b)).max()
+        for a, b in zip(cached.weights, _model().weights)
+    ]
+    assert moved[:2] == [0, 0]  # c1 (below every cut) never trains
+    assert min(moved[2:]) > 0  # c2, c3 and the head do
+    for a, b in zip(cached.weights, plain.weights):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+    for row_a, row_b in zip(results[True].history, results[False].history):
+        assert row_a["loss"] == pytest.approx(row_b["loss"], rel=1e-4)
+    assert results[True].report["stages"][0]["cached_shape"] == [4, 4, 6]
+
+
+def test_balanced_class_weight_known_answer():
+    weights = balanced_class_weight(np.array([0, 0, 0, 1]), 3)
+    assert weights == pytest.approx({0: 4 / (2 * 3), 1: 4 / (2 * 1), 2: 0.0})
+
+
+@pytest.mark.parametrize("imbalanced", [True, False])
+def test_auto_class_weight_and_the_kept_epoch(imbalanced):
+    x, y = _data(60)
+    if imbalanced:  # class 0: 20, class 1: 20, class 2: 5
+        keep = np.concatenate([np.flatnonzero(y < 2), np.flatnonzero(y == 2)[:5]])
+        x, y = x[keep], y[keep]
+    result = kt.fine_tune(
+        _model(), x, y, head_epochs=4, epochs_per_stage=2, batch_size=8, verbose=0
+    )
+    report = result.report
+    if imbalanced:
+        counts = np.bincount(y[fine_tuning._stratified_split(y, 0.2, 0)[0]])
+        expected = balanced_class_weight(y[fine_tuning._stratified_split(y, 0.2, 0)[0]], 3)
+        assert report["class_weight"] == pytest.approx(expected)
+        assert report["class_counts"] == counts.tolist()
+    else:
+        assert report["class_weight"] is None
+    keys = [(r["val_balanced_accuracy"], -r["val_loss"]) for r in result.history]
+    assert report["kept_epoch"] == keys.index(max(keys))
+    kept = result.history[report["kept_epoch"]]
+    # the model holds the kept epoch's weights: its validation score is that epoch's
+    assert report["validation"]["balanced_accuracy"] == pytest.approx(
+        kept["val_balanced_accuracy"]
+    )
+    # the trainable flags are back to the frozen backbone the model came with
+    assert not result.model.get_layer("backbone").trainable_weights
+
+
+def test_stages_auto_takes_the_deepest_cut_of_each_resolution():
+    x, y = _data()
+    result = kt.fine_tune(_model(), x, y, head_epochs=1, epochs_per_stage=1, verbose=0)
+    # c3 works at 4x4, c2 takes 8x8 input: one cut per resolution, deepest first
+    assert [s["cut"] for s in result.report["stages"]] == ["c3", "c2"]
+    assert [s["trained_groups"] for s in result.report["stages"]] == [
+        ["head", "c3"], ["head", "c3", "c2"]
+    ]
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"y": np.arange(48) % 4}, r"`y` must hold integer class indices in \[0, 3\)"),
+        ({"validation_split": 1.0}, r"`validation_split` must be a fraction.*Received: validation_split=1.0"),
+        ({"views": "rotations"}, r"`views` must be one of.*Received: views='rotations'"),
+        ({"stages": [7]}, r"`stages` must name group counts.*Possible: \[2, 3\]"),
+        ({"class_weight": "inverse"}, r"`class_weight` must be.*Received: class_weight='inverse'"),
+        ({"head_epochs": -1}, r"`head_epochs` must be an integer >= 0"),
+    ],
+)
+def test_errors_name_the_argument(kwargs, match):
+    x, y = _data()
+    arguments = {"x": x, "y": y, "verbose": 0, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        kt.fine_tune(_model(), **arguments)
+
+
+def test_a_model_without_a_frozen_nested_backbone_is_refused():
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(3, activation="softmax")])  # fmt: skip
+    x, y = _data()
+    with pytest.raises(ValueError, match="frozen nested Keras model"):
+        kt.fine_tune(model, x, y, verbose=0)
