@@ -38,12 +38,12 @@ def _top_layers(model: keras.Model) -> list:
     ]
 
 
-def find_backbone(model: keras.Model) -> keras.Model | None:
-    """The nested, frozen Functional backbone of a linear model, or None."""
+def find_backbone(model: keras.Model) -> keras.Layer | None:
+    """The last frozen top-level layer with weights (the backbone), or None."""
     candidates = [
         layer
         for layer in _top_layers(model)
-        if isinstance(layer, keras.Model) and layer.weights and not layer.trainable_weights
+        if layer.weights and not layer.trainable_weights
     ]
     return candidates[-1] if candidates else None
 
@@ -71,6 +71,8 @@ def cuts(model: keras.Model, backbone: keras.Model, probe: np.ndarray) -> list[C
     layers; `probe` (a couple of inputs) checks that rebuilding it that way
     gives the model's own outputs, otherwise there are no cuts.
     """
+    if not isinstance(backbone, keras.Model) or not hasattr(backbone, "outputs"):
+        return []  # e.g. a HubBackbone: one layer, nothing inside to cut at
     before, after = _linear_parts(model, backbone)
     inputs = keras.Input(model.inputs[0].shape[1:], dtype=model.inputs[0].dtype)
     rebuilt = keras.Model(inputs, _chain(after, backbone(_chain(before, inputs))))
@@ -108,7 +110,8 @@ def head_cut(model: keras.Model, backbone: keras.Model) -> Cut:
     """The cut at the backbone's output: the head alone above it."""
     before, after = _linear_parts(model, backbone)
     inputs = keras.Input(model.inputs[0].shape[1:], dtype=model.inputs[0].dtype)
-    lower = keras.Model(inputs, backbone(_chain(before, inputs)))
-    out = backbone.outputs[0]
+    features = backbone(_chain(before, inputs))
+    lower = keras.Model(inputs, features)
+    out = features
     cut_input = keras.Input(out.shape[1:], dtype=out.dtype)
     return Cut(lower, keras.Model(cut_input, _chain(after, cut_input)), 1, "head")

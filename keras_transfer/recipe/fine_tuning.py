@@ -274,7 +274,9 @@ def fine_tune(
        training the whole model on the same views in the same order
        (`cache=False` does that, as a check and for models that cannot be
        cut). `stages="auto"`: the deepest cut at the backbone's last
-       feature-map resolution, then at the one before.
+       feature-map resolution, then at the one before. A backbone with no
+       inside to cut at (a `HubBackbone`, a single layer) gets one stage that
+       trains the whole model on the images (uncached).
     3. The kept weights are those of the epoch with the best validation
        balanced accuracy (mean per-class recall: it does not reward ignoring
        a rare class; ties go to the lower validation loss).
@@ -356,9 +358,10 @@ def fine_tune(
     backbone = _cuts.find_backbone(model)
     if backbone is None:
         raise ValueError(
-            "`model` must contain its pretrained backbone as one frozen nested "
-            "Keras model (e.g. `base = keras.applications.X(include_top=False); "
-            "base.trainable = False; outputs = head(base(inputs))`). "
+            "`model` must contain its pretrained backbone as one frozen top-level "
+            "layer, ideally a nested Keras model (e.g. `base = "
+            "keras.applications.X(include_top=False); base.trainable = False; "
+            "outputs = head(base(inputs))`). "
             f"Received: model={model.name!r} with top-level layers "
             f"{[layer.name for layer in model.layers]}"
         )
@@ -374,7 +377,7 @@ def fine_tune(
     }  # fmt: skip
     head_cut = _cuts.head_cut(model, backbone)
     found = _cuts.cuts(model, backbone, x[:2])
-    plan = _plan(found, stages)
+    plan = _plan(found, stages) if found else [None]  # None: the whole model
     extract_start = time.perf_counter()
     head_features = _extract(head_cut.lower, x, "none", max(batch_size, 64))
     val_head = _extract(head_cut.lower, x_val, "none", max(batch_size, 64))
@@ -392,8 +395,9 @@ def fine_tune(
         _snapshot.restore(best["variables"], best["values"])
     for number, cut in enumerate(plan, start=1):
         stage_start = time.perf_counter()
-        _set_trainable(model, groups, cut.groups)
-        if cache:
+        count = len(groups) if cut is None else cut.groups
+        _set_trainable(model, groups, count)
+        if cache and cut is not None:
             features = _extract(cut.lower, x, views, max(batch_size, 64))
             val_features = _extract(cut.lower, x_val, views, max(batch_size, 64))
             trainable, inputs = cut.upper, _Cached(features)
@@ -411,7 +415,7 @@ def fine_tune(
         )  # fmt: skip
         trainable.compile(
             optimizer=LayerwiseLR(keras.optimizers.Adam(schedule), decay=decay,
-                                  groups=groups[: cut.groups], warn_unmatched=False),
+                                  groups=groups[:count], warn_unmatched=False),
             loss="sparse_categorical_crossentropy",
         )  # fmt: skip
         train_start = time.perf_counter()
@@ -420,11 +424,12 @@ def fine_tune(
             weights, rng, f"stage {number}", best, history, None, verbose,
         )  # fmt: skip
         seconds = time.perf_counter() - train_start
+        cached = isinstance(inputs, _Cached)
         report["stages"].append({
-            "cut": cut.name, "groups": cut.groups,
-            "trained_groups": [g.name for g in groups[: cut.groups]],
-            "cached_shape": list(inputs.features.shape[2:]) if cache else None,
-            "cached_megabytes": inputs.features.nbytes / 2**20 if cache else 0.0,
+            "cut": None if cut is None else cut.name, "groups": count,
+            "trained_groups": [g.name for g in groups[:count]],
+            "cached_shape": list(inputs.features.shape[2:]) if cached else None,
+            "cached_megabytes": inputs.features.nbytes / 2**20 if cached else 0.0,
             "extraction_seconds": extraction, "train_seconds": seconds,
             "train_images_per_second": len(y) * epochs_per_stage / seconds,
         })  # fmt: skip

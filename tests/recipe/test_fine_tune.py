@@ -123,5 +123,19 @@ def test_a_model_without_a_frozen_nested_backbone_is_refused():
     model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(),
                               keras.layers.Dense(3, activation="softmax")])  # fmt: skip
     x, y = _data()
-    with pytest.raises(ValueError, match="frozen nested Keras model"):
+    with pytest.raises(ValueError, match="frozen top-level layer"):
         kt.fine_tune(model, x, y, verbose=0)
+
+
+def test_a_backbone_that_cannot_be_cut_gets_one_uncached_stage_of_everything():
+    conv = keras.layers.Conv2D(4, 3, name="features")
+    model = keras.Sequential([keras.Input((8, 8, 3)), conv, keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(3, activation="softmax", name="head")])  # fmt: skip
+    conv.trainable = False
+    before = np.asarray(conv.kernel).copy()
+    x, y = _data()
+    result = kt.fine_tune(model, x, y, head_epochs=1, epochs_per_stage=1, verbose=0)
+    (stage,) = result.report["stages"]
+    assert stage["cut"] is None and stage["cached_shape"] is None
+    assert stage["trained_groups"] == ["head", "features"]
+    assert np.abs(np.asarray(conv.kernel) - before).max() > 0
