@@ -304,7 +304,8 @@ def fine_tune(
         patience: epochs without a lower validation loss before the head
             phase stops. Defaults to `10`.
         stages: `"auto"` or a list of group counts (head included) to train
-            in turn, e.g. `[6, 12]`. Defaults to `"auto"`.
+            in turn, e.g. `[6, 12]`; `[]` trains the head alone. Defaults to
+            `"auto"`.
         epochs_per_stage: epochs of each stage. Defaults to `6`.
         learning_rate: the top group's Adam learning rate in the stages
             (warmed up over each stage's first epoch from a tenth of it,
@@ -377,7 +378,10 @@ def fine_tune(
     }  # fmt: skip
     head_cut = _cuts.head_cut(model, backbone)
     found = _cuts.cuts(model, backbone, x[:2])
-    plan = _plan(found, stages) if found else [None]  # None: the whole model
+    if stages == [] or stages == ():
+        plan = []  # the head alone
+    else:
+        plan = _plan(found, stages) if found else [None]  # None: the whole model
     extract_start = time.perf_counter()
     head_features = _extract(head_cut.lower, x, "none", max(batch_size, 64))
     val_head = _extract(head_cut.lower, x_val, "none", max(batch_size, 64))

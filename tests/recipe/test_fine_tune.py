@@ -139,3 +139,14 @@ def test_a_backbone_that_cannot_be_cut_gets_one_uncached_stage_of_everything():
     assert stage["cut"] is None and stage["cached_shape"] is None
     assert stage["trained_groups"] == ["head", "features"]
     assert np.abs(np.asarray(conv.kernel) - before).max() > 0
+
+
+def test_no_stages_trains_the_head_alone():
+    x, y = _data()
+    model = _model()
+    before = [np.asarray(w).copy() for w in model.get_layer("backbone").weights]
+    result = kt.fine_tune(model, x, y, stages=[], head_epochs=2, verbose=0)
+    assert {row["phase"] for row in result.history} == {"head"}
+    assert result.report["stages"] == []
+    for a, b in zip(model.get_layer("backbone").weights, before):
+        np.testing.assert_array_equal(np.asarray(a), b)
