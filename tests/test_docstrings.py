@@ -28,7 +28,9 @@ PACKAGES = (
     "keras_transfer.data",
     "keras_transfer.feature_cache",
     "keras_transfer.layers",
+    "keras_transfer.metrics",
     "keras_transfer.optimizers",
+    "keras_transfer.recipe",
     "keras_transfer.schedules",
     "keras_transfer.throughput",
 )

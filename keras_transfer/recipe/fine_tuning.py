@@ -338,12 +338,15 @@ def fine_tune(
     >>> backbone.trainable = False
     >>> inputs = keras.Input((8, 8, 3))
     >>> features = keras.layers.GlobalAveragePooling2D()(backbone(inputs))
-    >>> model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(features))
+    >>> head = keras.layers.Dense(2, activation="softmax", name="head")
+    >>> model = keras.Model(inputs, head(features))
     >>> rng = np.random.default_rng(0)
     >>> x, y = rng.random((40, 8, 8, 3)).astype("float32"), np.arange(40) % 2
     >>> result = kt.fine_tune(model, x, y, head_epochs=3, epochs_per_stage=1, verbose=0)
     >>> [row["phase"] for row in result.history][-2:]
-    ['stage 1', 'stage 2']
+    ['head', 'stage 1']
+    >>> [stage["trained_groups"] for stage in result.report["stages"]]
+    [['head', 'conv2']]
     """
     start = time.perf_counter()
     x, y, num_classes = _check(
