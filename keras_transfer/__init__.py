@@ -15,6 +15,7 @@ Public API:
 - `keras_transfer.lr_find` (`LRFindResult`): the learning-rate range test.
 - `keras_transfer.enable_lora`, `merge_lora` (`LoraTable`): LoRA adapters by layer group.
 - `keras_transfer.applications`: EfficientNet-Lite backbones with offline weights.
+- `keras_transfer.rank_backbones` (`RankingResult`): which backbone to fine-tune.
 
 Subpackages load on first use (`kt.layers`, `from keras_transfer import
 adapt_batchnorm`), so `import keras_transfer` and the `keras-transfer`
@@ -39,6 +40,7 @@ _SUBPACKAGES = (
     "layers",
     "metrics",
     "optimizers",
+    "ranking",
     "recipe",
     "schedules",
     "throughput",
@@ -54,6 +56,8 @@ _NAMES = {
     "lr_find": "keras_transfer.lr_finder",
     "LRFindResult": "keras_transfer.lr_finder",
     "LayerGroup": "keras_transfer.grouping",
+    "rank_backbones": "keras_transfer.ranking",
+    "RankingResult": "keras_transfer.ranking",
     "layer_groups": "keras_transfer.grouping",
 }
 

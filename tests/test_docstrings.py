@@ -30,6 +30,7 @@ PACKAGES = (
     "keras_transfer.layers",
     "keras_transfer.metrics",
     "keras_transfer.optimizers",
+    "keras_transfer.ranking",
     "keras_transfer.recipe",
     "keras_transfer.schedules",
     "keras_transfer.throughput",
