@@ -59,7 +59,7 @@ def balanced_class_weight(y: np.ndarray, num_classes: int) -> dict[int, float]:
 def _check(
     model: object, x: object, y: object, validation_split: float, views: str,
     class_weight: object, stages: object, batch_size: int, head_epochs: int,
-    epochs_per_stage: int, patience: int, tta: object,
+    epochs_per_stage: int, patience: int, tta: object, time_budget: object,
 ) -> tuple[np.ndarray, np.ndarray, int]:  # fmt: skip
     if not isinstance(model, keras.Model) or not getattr(model, "inputs", None):
         raise TypeError(
@@ -95,6 +95,13 @@ def _check(
         raise ValueError(
             '`class_weight` must be "auto", "balanced", None or a dict {class: weight}. '
             f"Received: class_weight={class_weight!r}"
+        )
+    if time_budget is not None and not (
+        isinstance(time_budget, (int, float)) and time_budget >= 0
+    ):  # fmt: skip
+        raise ValueError(
+            "`time_budget` must be a number of seconds >= 0 or None. "
+            f"Received: time_budget={time_budget!r}"
         )
     if tta not in ("auto", True, False):
         raise ValueError(f'`tta` must be "auto", True or False. Received: tta={tta!r}')
@@ -169,7 +176,8 @@ def _epochs(
     trainable: keras.Model, inputs: object, y: np.ndarray, val: tuple,
     epochs: int, batch_size: int, class_weight: dict | None, rng: np.random.Generator,
     phase: str, best: dict, history: list, patience: int | None, verbose: int,
-) -> None:  # fmt: skip
+    deadline: float | None = None,
+) -> bool:  # fmt: skip
     """Trains `epochs` epochs; each sample gets one random view per epoch.
 
     `inputs(order, view_of)` returns the epoch's inputs. After each epoch the
@@ -177,11 +185,15 @@ def _epochs(
     lower validation loss) are kept in `best`. With `patience`, training
     stops after that many epochs without a lower (class-weighted) validation
     loss: a smooth criterion, where balanced accuracy on a few rare-class
-    samples is noisy and stopped the head phase early.
+    samples is noisy and stopped the head phase early. Returns False when the
+    `deadline` (a `time.perf_counter()` value) would pass during the next
+    epoch, judged by the last one: training stops there.
     """
-    stale, lowest = 0, np.inf
+    stale, lowest, last = 0, np.inf, 0.0
     for epoch in range(epochs):
         start = time.perf_counter()
+        if deadline is not None and start + last > deadline:
+            return False
         order = rng.permutation(len(y))
         view_of = rng.integers(0, inputs.count, len(y))
         fitted = trainable.fit(
@@ -196,6 +208,7 @@ def _epochs(
             "seconds": time.perf_counter() - start,
         }
         history.append(row)
+        last = row["seconds"]
         key = (scores["balanced_accuracy"], -scores["loss"])
         if best.get("key") is None or key > best["key"]:
             best.update(key=key, epoch=len(history) - 1, phase=phase,
@@ -211,6 +224,7 @@ def _epochs(
             )
         if patience is not None and stale >= patience:
             break
+    return True
 
 
 class _Cached:
@@ -257,6 +271,7 @@ def fine_tune(
     class_weight: object = "auto",
     tta: object = "auto",
     cache: bool = True,
+    time_budget: float | None = None,
     seed: int = 0,
     verbose: int = 1,
 ) -> FineTuneResult:
@@ -321,6 +336,9 @@ def fine_tune(
             `"auto"` recommends it in the report when it raised the
             validation balanced accuracy. Defaults to `"auto"`.
         cache: train the stages on cached activations. Defaults to `True`.
+        time_budget: seconds for the whole call: an epoch (or a stage) that
+            would end past it, judged by the epoch before, is not started;
+            the report says where it stopped. Defaults to `None` (no limit).
         seed: seeds the split, the epoch orders and the views. Defaults to
             `0`.
         verbose: `1` prints a line per epoch. Defaults to `1`.
@@ -351,8 +369,9 @@ def fine_tune(
     start = time.perf_counter()
     x, y, num_classes = _check(
         model, x, y, validation_split, views, class_weight, stages, batch_size,
-        head_epochs, epochs_per_stage, patience, tta,
+        head_epochs, epochs_per_stage, patience, tta, time_budget,
     )  # fmt: skip
+    deadline = None if time_budget is None else start + float(time_budget)
     if validation_data is None:
         train, held = _stratified_split(y, validation_split, seed)
         x_val, y_val, x, y = x[held], y[held], x[train], y[train]
@@ -389,19 +408,24 @@ def fine_tune(
     head_features = _extract(head_cut.lower, x, "none", max(batch_size, 64))
     val_head = _extract(head_cut.lower, x_val, "none", max(batch_size, 64))
     report["head_extraction_seconds"] = time.perf_counter() - extract_start
+    finished = True
     if head_epochs:
         _set_trainable(model, groups, 1)
         head_cut.upper.compile(
             optimizer=keras.optimizers.Adam(head_learning_rate),
             loss="sparse_categorical_crossentropy",
         )
-        _epochs(
+        finished = _epochs(
             head_cut.upper, _Cached(head_features), y, (val_head, y_val), head_epochs,
-            batch_size, weights, rng, "head", best, history, patience, verbose,
+            batch_size, weights, rng, "head", best, history, patience, verbose, deadline,
         )  # fmt: skip
-        _snapshot.restore(best["variables"], best["values"])
+        if "values" in best:  # none when the time budget allowed no epoch
+            _snapshot.restore(best["variables"], best["values"])
     for number, cut in enumerate(plan, start=1):
         stage_start = time.perf_counter()
+        if not finished or (deadline is not None and stage_start > deadline):
+            finished = False
+            break
         count = len(groups) if cut is None else cut.groups
         _set_trainable(model, groups, count)
         if cache and cut is not None:
@@ -426,11 +450,12 @@ def fine_tune(
             loss="sparse_categorical_crossentropy",
         )  # fmt: skip
         train_start = time.perf_counter()
-        _epochs(
+        finished = _epochs(
             trainable, inputs, y, (val_features, y_val), epochs_per_stage, batch_size,
-            weights, rng, f"stage {number}", best, history, None, verbose,
+            weights, rng, f"stage {number}", best, history, None, verbose, deadline,
         )  # fmt: skip
         seconds = time.perf_counter() - train_start
+        epochs_run = sum(row["phase"] == f"stage {number}" for row in history)
         cached = isinstance(inputs, _Cached)
         report["stages"].append({
             "cut": None if cut is None else cut.name, "groups": count,
@@ -438,8 +463,11 @@ def fine_tune(
             "cached_shape": list(inputs.features.shape[2:]) if cached else None,
             "cached_megabytes": inputs.features.nbytes / 2**20 if cached else 0.0,
             "extraction_seconds": extraction, "train_seconds": seconds,
-            "train_images_per_second": len(y) * epochs_per_stage / seconds,
+            "epochs": epochs_run,
+            "train_images_per_second": len(y) * epochs_run / max(seconds, 1e-9),
         })  # fmt: skip
+        if not finished:
+            break
     if "values" in best:
         _snapshot.restore(best["variables"], best["values"])
     _trainability.restore(flags)
@@ -452,6 +480,7 @@ def fine_tune(
     use_tta = flipped["balanced_accuracy"] > plain["balanced_accuracy"] if tta == "auto" else tta
     report.update(
         kept_epoch=best.get("epoch"), kept_phase=best.get("phase"),
+        stopped_by_time_budget=not finished, time_budget=time_budget,
         validation=plain, validation_tta=flipped, tta=bool(use_tta) and views != "none",
         seconds=time.perf_counter() - start,
     )  # fmt: skip

@@ -110,6 +110,7 @@ def test_stages_auto_takes_the_deepest_cut_of_each_resolution():
         ({"stages": [7]}, r"`stages` must name group counts.*Possible: \[2, 3\]"),
         ({"class_weight": "inverse"}, r"`class_weight` must be.*Received: class_weight='inverse'"),
         ({"head_epochs": -1}, r"`head_epochs` must be an integer >= 0"),
+        ({"time_budget": "1h"}, r"`time_budget` must be a number of seconds.*Received: time_budget='1h'"),
     ],
 )
 def test_errors_name_the_argument(kwargs, match):
@@ -150,3 +151,34 @@ def test_no_stages_trains_the_head_alone():
     assert result.report["stages"] == []
     for a, b in zip(model.get_layer("backbone").weights, before):
         np.testing.assert_array_equal(np.asarray(a), b)
+
+
+def test_a_spent_time_budget_trains_nothing_and_says_so():
+    x, y = _data()
+    model = _model()
+    before = [np.asarray(w).copy() for w in model.weights]
+    result = kt.fine_tune(model, x, y, time_budget=0, verbose=0)
+    assert result.history == [] and result.report["stages"] == []
+    assert result.report["stopped_by_time_budget"] is True
+    for a, b in zip(model.weights, before):
+        np.testing.assert_array_equal(np.asarray(a), b)
+
+
+def test_time_budget_stops_before_an_epoch_that_would_overrun(monkeypatch):
+    # A fake clock: every training epoch takes 10 "seconds" (model.fit advances it).
+    now = [0.0]
+    monkeypatch.setattr(fine_tuning.time, "perf_counter", lambda: now[0])
+    real_fit = keras.Model.fit
+
+    def slow_fit(self, *args, **kwargs):
+        now[0] += 10.0
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", slow_fit)
+    x, y = _data()
+    result = kt.fine_tune(
+        _model(), x, y, head_epochs=50, patience=50, time_budget=35, verbose=0
+    )
+    # epochs end at 10, 20, 30; a fourth would end at 40 > 35: not started
+    assert [row["phase"] for row in result.history] == ["head"] * 3
+    assert result.report["stopped_by_time_budget"] is True and result.report["stages"] == []
