@@ -15,19 +15,24 @@ from collections.abc import Iterator, Mapping, Sequence
 import keras
 import numpy as np
 
-from keras_transfer._layers import walk, walk_with_parents
+from keras_transfer._layers import children, walk
 from keras_transfer._normalization import is_normalization
+
+# Squeeze-and-excite layers, by name or class: they join the block before them.
+_SQUEEZE_EXCITE = re.compile(r"squeeze.?(?:and.?)?excit|(?:^|_)se(?:_|$)", re.IGNORECASE)
 
 # Natural blocks of keras.applications / keras-hub models, by layer-name prefix.
 # The first pattern that matches a layer's name gives the block it belongs to.
 _BLOCK_PATTERNS = (
     re.compile(r"^(conv\d+_block\d+)_"),  # ResNet, ResNetV2, DenseNet: conv5_block3_*
+    re.compile(r"^(block_\d+_\d+)(?:_|$)"),  # keras-hub MobileNet: block_2_1
     re.compile(r"^(block_\d+)_"),  # MobileNetV2: block_16_*
     re.compile(r"^(block\d+[a-z])_"),  # EfficientNet(V2): block7a_*
     re.compile(r"^(block\d+)_"),  # VGG, Xception: block5_*
     re.compile(r"^(expanded_conv(?:_\d+)?)_"),  # MobileNetV2 block 0, MobileNetV3
     re.compile(r"^(.*?stage_?\d+_[a-z]*block_?\d+)_", re.IGNORECASE),  # ConvNeXt, RegNet
-    re.compile(r"^(.*?stack\d+_block\d+)_"),  # keras-hub ResNet: stack3_block2_*
+    # keras-hub ResNet: stack3_block2_*; keras-cv ResNet(V2): v2_stack_0_block1_*
+    re.compile(r"^(.*?stack_?\d+_block_?\d+)_"),
     re.compile(r"^(conv)_(?:dw|pw)_(\d+)"),  # MobileNet: conv_dw_13*, conv_pw_13*
 )
 
@@ -121,20 +126,24 @@ def layer_groups(
 
     Without `spec`, every layer that owns weights is in exactly one group.
     Nested models (a functional backbone inside a `Sequential`, keras-hub
-    backbones) are searched recursively; any other layer with weights (a
-    `HubBackbone`, a keras-hub transformer block) is one unit. Units are
-    joined into the natural blocks of keras.applications and keras-hub models
-    by name prefix (`block5_*`, `conv5_block3_*`, `block_16_*`, `block7a_*`,
-    `stack3_block2_*`, ...); a normalization layer outside any block joins the
-    layer before it (`Conv1` + `bn_Conv1`). Any other layer is its own group.
+    and keras-cv backbones) are searched recursively, and so is a layer that
+    holds a list of blocks (keras-hub's `ViTEncoder` -> one unit per
+    `transformer_block_i`); any other layer with weights (a `HubBackbone`, a
+    keras-hub transformer block) is one unit. Units are joined into the
+    natural blocks of keras.applications, keras-hub and keras-cv models by
+    name prefix (`block5_*`, `conv5_block3_*`, `block_16_*`, `block7a_*`,
+    `stack3_block2_*`, `v2_stack_0_block1_*`, ...); a normalization or
+    squeeze-excite layer outside any block joins the layer before it (`Conv1`
+    + `bn_Conv1`), and a layer between two layers of one block joins it.
+    Any other layer is its own group.
 
     Args:
         model: a built Keras model or layer.
         spec: optional explicit groups, top first: a dict
             `{group_name: [layer names]}` or a list whose entries are a layer
             name or a list of layer names. A name matches a layer (anywhere in
-            the model, containers included: a container stands for all its
-            layers) with that exact name, else the layers whose name matches it
+            the model, containers and the blocks inside an encoder included:
+            a container stands for all its layers) with that exact name, else the layers whose name matches it
             as a regular expression. Layers named in no group are in no group.
             Defaults to `None` (automatic groups).
 
@@ -182,11 +191,47 @@ def layer_groups(
     return _LayerGroups(groups)
 
 
-def _units(model: keras.Model) -> Iterator[tuple[keras.Layer, int]]:
-    """Yields (leaf layer with weights, id of its container), forward order."""
-    for parent, sub in walk_with_parents(model, include_self=False, into=keras.Model):
-        if not (isinstance(sub, keras.Model) and sub.layers) and sub.weights:
-            yield sub, id(parent)
+def holds_blocks(layer: keras.Layer) -> bool:
+    """True for a layer `layer_groups` looks inside rather than keeping whole.
+
+    A model with layers (a nested functional backbone), or a plain layer
+    whose weights all belong to its sublayers and that holds at least two
+    sublayers of one type that themselves hold weighted layers: an encoder
+    keeping a list of blocks (keras-hub `ViTEncoder` and its
+    `transformer_block_i`). A block itself (attention + MLP, or a
+    `MultiHeadAttention` with its projections) is not looked into.
+    """
+    if isinstance(layer, keras.Model):
+        return bool(layer.layers)
+    subs = [sub for sub in children(layer) if sub.weights]
+    kinds: dict[type, int] = {}
+    for sub in subs:
+        if any(inner.weights for inner in children(sub)):
+            kinds[type(sub)] = kinds.get(type(sub), 0) + 1
+    if not kinds or max(kinds.values()) < 2:
+        return False
+    covered = {id(w) for sub in subs for w in sub.weights}
+    return all(id(w) in covered for w in layer.weights)
+
+
+def _units(layer: keras.Layer) -> Iterator[tuple[keras.Layer, int]]:
+    """Yields (unit: a layer with weights, id of its container), forward order.
+
+    Looks into the layers `holds_blocks` accepts, each layer once.
+    """
+    seen: set[int] = set()
+
+    def visit(container: keras.Layer) -> Iterator[tuple[keras.Layer, int]]:
+        for sub in children(container):
+            if id(sub) in seen:
+                continue
+            seen.add(id(sub))
+            if holds_blocks(sub):
+                yield from visit(sub)
+            elif sub.weights:
+                yield sub, id(container)
+
+    yield from visit(layer)
 
 
 def _block_key(name: str) -> str | None:
@@ -197,29 +242,39 @@ def _block_key(name: str) -> str | None:
     return None
 
 
+def _is_squeeze_excite(layer: keras.Layer) -> bool:
+    text = f"{layer.name} {type(layer).__name__}"
+    return _SQUEEZE_EXCITE.search(text) is not None
+
+
 def _automatic_groups(model: keras.Layer) -> list[LayerGroup]:
-    if not isinstance(model, keras.Model) or not model.layers:
+    if not holds_blocks(model):
         return [LayerGroup(model.name, (model,))]
-    # Bottom-up: (container id, key) -> group name and its layers.
-    keys: dict[tuple[int, str], list[keras.Layer]] = {}
-    previous: tuple[int, str] | None = None
-    for unit, container in _units(model):
+    units = list(_units(model))
+    # (container id, block key or a unit's own key) per unit, forward order.
+    keys: list[tuple[int, str]] = []
+    for i, (unit, container) in enumerate(units):
         block = _block_key(unit.name)
+        previous = keys[-1] if keys and keys[-1][0] == container else None
         if block is not None:
-            key = (container, block)
-        elif is_normalization(unit) and previous and previous[0] == container:
-            key = previous
+            keys.append((container, block))
+        elif previous and (is_normalization(unit) or _is_squeeze_excite(unit)):
+            keys.append(previous)  # bn_Conv1 after Conv1; SE inside its block
+        elif previous and not previous[1].startswith("\0") and i + 1 < len(units):
+            # A layer between two layers of one block (keras-cv's
+            # squeeze_and_excite2d_3 between expanded_conv_1_* layers).
+            after = units[i + 1]
+            same = after[1] == container and _block_key(after[0].name) == previous[1]
+            keys.append(previous if same else (container, f"\0{id(unit)}"))
         else:
-            key = (container, f"\0{id(unit)}")
-        keys.setdefault(key, []).append(unit)
-        previous = key
-    names = [
-        key[1] if not key[1].startswith("\0") else layers[0].name
-        for key, layers in keys.items()
-    ]
+            keys.append((container, f"\0{id(unit)}"))
+    blocks: dict[tuple[int, str], list[keras.Layer]] = {}
+    for (unit, _), key in zip(units, keys, strict=True):
+        blocks.setdefault(key, []).append(unit)
     groups = [
-        LayerGroup(name, tuple(layers))
-        for name, layers in zip(names, keys.values(), strict=True)
+        LayerGroup(key[1] if not key[1].startswith("\0") else layers[0].name,
+                   tuple(layers))
+        for key, layers in blocks.items()
     ]
     return _unique_names(groups)[::-1]
 
@@ -270,7 +325,7 @@ def _groups_from_spec(
             "`spec` names no groups. Pass at least one group, or `spec=None` for "
             f"automatic groups. Received: spec={spec!r}"
         )
-    everything = list(walk(model, include_self=False, into=keras.Model)) or [model]
+    everything = list(walk(model, include_self=False)) or [model]
     missing, groups, owner = [], [], {}
     for name, names in entries:
         if isinstance(names, (str, keras.Layer)):
@@ -281,10 +336,13 @@ def _groups_from_spec(
             if not matched:
                 missing.append(pattern)
             for layer in matched:
-                members = [
-                    unit for unit, _ in _units(layer)
-                ] if isinstance(layer, keras.Model) and layer.layers else [layer]
-                units.extend(u for u in members if u.weights and u not in units)
+                if holds_blocks(layer):
+                    members = [unit for unit, _ in _units(layer)]
+                else:
+                    members = [layer]
+                units.extend(
+                    u for u in members if u.weights and all(u is not v for v in units)
+                )
         if not units and not missing:
             raise ValueError(
                 f"Group {name!r} of `spec` has no layers with weights, so it would "
@@ -292,13 +350,16 @@ def _groups_from_spec(
                 f"Received: spec[{name!r}]={list(names)!r}"
             )
         for unit in units:
-            if id(unit) in owner:
-                raise ValueError(
-                    f"Layer {unit.name!r} is in two groups of `spec`: "
-                    f"{owner[id(unit)]!r} and {name!r}. Put each layer in one group. "
-                    f"Received: spec={spec!r}"
-                )
-            owner[id(unit)] = name
+            # By weight: a block and a layer inside it overlap too.
+            for weight in {id(w): w for w in unit.weights}.values():
+                if id(weight) in owner and owner[id(weight)][0] != name:
+                    raise ValueError(
+                        f"Layer {unit.name!r} is in two groups of `spec`: "
+                        f"{owner[id(weight)][0]!r} (as part of "
+                        f"{owner[id(weight)][1]!r}) and {name!r}. Put each layer "
+                        f"in one group. Received: spec={spec!r}"
+                    )
+                owner[id(weight)] = (name, unit.name)
         groups.append(LayerGroup(name, tuple(units)))
     if missing:
         names = sorted({layer.name for layer in everything})
