@@ -30,11 +30,15 @@ from collections.abc import Callable, Sequence
 import keras
 import numpy as np
 
-from keras_transfer._layers import walk
+from keras_transfer._layers import children, walk, walk_with_parents
 from keras_transfer._snapshot import restore, snapshot
 from keras_transfer._trainability import make_trainable
 from keras_transfer._validate import check_int
 from keras_transfer.grouping import LayerGroup, layer_groups
+
+# keras-hub's default LoRA targets (`Backbone.default_lora_layer_names`): the
+# query and value projections, Keras `MultiHeadAttention`'s names included.
+_ATTENTION_TARGETS = ("query_dense", "value_dense", "query", "value")
 
 # The layer types of Keras 3.15 that implement `enable_lora`.
 SUPPORTED_LAYERS = (
@@ -137,7 +141,12 @@ def enable_lora(
 
     Calls Keras's own `layer.enable_lora(rank, lora_alpha=alpha)` on every
     `Dense`, `EinsumDense`, `Embedding`, `Conv1D`, `Conv2D` and `Conv3D`
-    layer in the chosen groups of `keras_transfer.layer_groups(model)`.
+    layer in the chosen groups of `keras_transfer.layer_groups(model)`,
+    those nested in a block included (the projections inside a keras-hub
+    transformer block). Inside a keras-hub backbone the default targets are
+    keras-hub's own (`backbone.default_lora_layer_names()`: the query and
+    value projections of attention, what `backbone.enable_lora(rank)`
+    adapts); inside any other `MultiHeadAttention`, its query and value.
     Other layers (depthwise and separable convolutions, normalization, a
     `HubBackbone`) are listed as skipped. Nothing else changes: layers
     outside the groups keep their `trainable` flags, BatchNormalization
@@ -166,9 +175,12 @@ def enable_lora(
             weights is trainable (the frozen backbone).
         alpha: `lora_alpha`; the update is scaled by `alpha / rank`.
             Defaults to `None` (Keras's default: `rank`, a scale of 1).
-        include: only layers whose name matches this regular expression
-            (`re.search`), or for which this callable returns `True`.
-            Defaults to `None` (all supported layers).
+        include: only layers whose name, or path of names from their
+            group's unit (`"transformer_block_1/mha/key"`), matches this
+            regular expression (`re.search`), or for which this callable
+            returns `True`; it replaces the default targets above. Defaults
+            to `None` (every supported layer, keras-hub's and attention's
+            defaults inside those).
         trainable: make the adapters trainable now (see above). Defaults
             to `True`.
 
@@ -209,23 +221,23 @@ def enable_lora(
         raise ValueError(f"`alpha` must be a number > 0 or None. Received: alpha={alpha!r}")
     chosen = _choose_groups(model, groups)
     matches = _include(include)
+    parents = {id(sub): parent for parent, sub in walk_with_parents(model)}
     rows, skipped, adapted = [], [], []
     for group in chosen:
-        for layer in group.layers:
-            reason = _why_not(layer, matches)
-            if reason:
-                skipped.append((group.name, layer.name, reason))
-                continue
-            shape = tuple(_base_weights(layer)[0].shape)
-            before = len(layer.weights)
-            if trainable:
-                make_trainable(model, layer)
-            layer.enable_lora(rank, lora_alpha=alpha)
-            for weight in _base_weights(layer):
-                weight.trainable = False
-            added = sum(int(np.prod(w.shape)) for w in layer.weights[before:])
-            rows.append((group.name, layer.name, type(layer).__name__, shape, added))
-            adapted.append(layer)
+        for unit in group.layers:
+            targets, reasons = _targets(unit, parents, matches, include is None)
+            skipped.extend((group.name, name, reason) for name, reason in reasons)
+            for layer, name in targets:
+                shape = tuple(_base_weights(layer)[0].shape)
+                before = len(layer.weights)
+                if trainable:
+                    make_trainable(model, layer)
+                layer.enable_lora(rank, lora_alpha=alpha)
+                for weight in _base_weights(layer):
+                    weight.trainable = False
+                added = sum(int(np.prod(w.shape)) for w in layer.weights[before:])
+                rows.append((group.name, name, type(layer).__name__, shape, added))
+                adapted.append(layer)
     if not rows:
         raise ValueError(
             "No layer of the chosen groups can take LoRA adapters (supported: "
@@ -348,24 +360,104 @@ def _choose_groups(
     return chosen
 
 
-def _include(include: object) -> Callable[[keras.Layer], bool]:
+def _include(include: object) -> Callable[[keras.Layer, str], bool]:
     if include is None:
-        return lambda layer: True
+        return lambda layer, path: True
     if isinstance(include, str):
         pattern = re.compile(include)
-        return lambda layer: pattern.search(layer.name) is not None
+        return lambda layer, path: (
+            pattern.search(layer.name) is not None or pattern.search(path) is not None
+        )
     if callable(include):
-        return include
+        return lambda layer, path: bool(include(layer))
     raise TypeError(
         "`include` must be a regular expression (str), a callable "
         f"`layer -> bool` or None. Received: include={include!r}"
     )
 
 
-def _why_not(layer: keras.Layer, matches: Callable[[keras.Layer], bool]) -> str:
+def _targets(
+    unit: keras.Layer,
+    parents: dict[int, keras.Layer | None],
+    matches: Callable[[keras.Layer, str], bool],
+    defaults: bool,
+) -> tuple[list[tuple[keras.Layer, str]], list[tuple[str, str]]]:
+    """The layers inside `unit` to adapt, and `(name, reason)` of the others.
+
+    `unit` itself when it is a supported layer; else the supported layers
+    nested in it (a transformer block's projections), named by their path
+    from `unit` ("transformer_block_1/mha/query"). With `defaults`, a layer
+    inside a keras-hub backbone must be one of its
+    `default_lora_layer_names()`, and one inside an attention layer a
+    query or value projection.
+    """
+    if isinstance(unit, SUPPORTED_LAYERS) or not children(unit):
+        inside = [(unit, unit.name)]
+    else:
+        inside = [
+            (layer, _path_from(unit, layer, parents))
+            for layer in walk(unit, include_self=False)
+            if layer.weights and not children(layer)
+        ]
+    targets, reasons = [], []
+    for layer, name in inside:
+        reason = _why_not(layer, name, matches)
+        if not reason and defaults:
+            reason = _not_a_default_target(layer, parents)
+        if reason:
+            reasons.append((name, reason))
+        else:
+            targets.append((layer, name))
+    if not targets and len(inside) > 1:  # one line for a block left whole
+        reasons = [(unit.name, f"no layer inside to adapt ({reasons[0][1]}, ...)")]
+    return targets, reasons
+
+
+def _path_from(
+    unit: keras.Layer, layer: keras.Layer, parents: dict[int, keras.Layer | None]
+) -> str:
+    names = []
+    while layer is not None and layer is not unit:
+        names.append(layer.name)
+        layer = parents.get(id(layer))
+    return "/".join([unit.name, *names[::-1]])
+
+
+def _ancestors(
+    layer: keras.Layer, parents: dict[int, keras.Layer | None]
+) -> list[keras.Layer]:
+    found = []
+    parent = parents.get(id(layer))
+    while parent is not None:
+        found.append(parent)
+        parent = parents.get(id(parent))
+    return found
+
+
+def _not_a_default_target(
+    layer: keras.Layer, parents: dict[int, keras.Layer | None]
+) -> str:
+    """Why `enable_lora(include=None)` leaves `layer` alone ("" to adapt it)."""
+    for ancestor in _ancestors(layer, parents):
+        names = getattr(ancestor, "default_lora_layer_names", None)
+        if callable(names):  # a keras-hub backbone: its own choice
+            if layer.name in names():
+                return ""
+            return f"not one of {type(ancestor).__name__}'s LoRA targets"
+    for ancestor in _ancestors(layer, parents):
+        if isinstance(ancestor, keras.layers.MultiHeadAttention):
+            if layer.name in _ATTENTION_TARGETS:
+                return ""
+            return "attention: only the query and value projections"
+    return ""
+
+
+def _why_not(
+    layer: keras.Layer, path: str, matches: Callable[[keras.Layer, str], bool]
+) -> str:
     if not isinstance(layer, SUPPORTED_LAYERS):
         return f"{type(layer).__name__} has no enable_lora"
-    if not matches(layer):
+    if not matches(layer, path):
         return "not matched by `include`"
     if getattr(layer, "lora_enabled", False):
         return "LoRA already enabled"

@@ -11,7 +11,7 @@ import keras
 
 from keras_transfer import _keras_internals, _trainability
 from keras_transfer._layers import walk
-from keras_transfer.grouping import layer_groups
+from keras_transfer.grouping import LayerGroup, layer_groups
 
 STATE_ATTRIBUTE = "gradual_unfreeze_state"
 
@@ -67,9 +67,11 @@ class GradualUnfreeze(keras.callbacks.Callback):
 
     Args:
         groups: the groups to unfreeze, top first: `None` for
-            `keras_transfer.layer_groups(model)`, or a `spec` as
-            `layer_groups` takes (a dict `{name: [layer names]}` or a list of
-            layer names / lists of names). Only groups with frozen layers at
+            `keras_transfer.layer_groups(model)`, a list of `LayerGroup`
+            (e.g. from `layer_groups(model, spec)`; `get_config` writes them
+            as a spec of layer names), or a `spec` as `layer_groups` takes (a
+            dict `{name: [layer names]}` or a list of layer names / lists of
+            names). Only groups with frozen layers at
             the start of `fit` take part. Defaults to `None`.
         epochs_per_stage: epochs between two unfreezing stages. Defaults
             to `1`.
@@ -117,7 +119,8 @@ class GradualUnfreeze(keras.callbacks.Callback):
             isinstance(groups, str) or not isinstance(groups, (Mapping, Sequence))
         ):
             raise TypeError(
-                "`groups` must be None (automatic layer groups), a dict "
+                "`groups` must be None (automatic layer groups), a list of "
+                "`LayerGroup`, a dict "
                 "{group_name: [layer names]} or a list of layer names / lists of "
                 f"layer names, top group first. Received: groups={groups!r}"
             )
@@ -160,7 +163,7 @@ class GradualUnfreeze(keras.callbacks.Callback):
         self._plan, self._original, self._stage = [], None, None
         if getattr(model, "optimizer", None) is not None:  # hook left by a failed fit
             _keras_internals.unhook_optimizer_loading(model.optimizer)
-        groups = layer_groups(model, self.groups)
+        groups = _layer_groups(model, self.groups)
         current = _trainability.snapshot(model)
         previous = getattr(model, STATE_ATTRIBUTE, None)
         if isinstance(previous, _RunState) and _trainability.flags(
@@ -273,8 +276,11 @@ class GradualUnfreeze(keras.callbacks.Callback):
         _keras_internals.hook_optimizer_loading(optimizer, to_stage_with)
 
     def get_config(self) -> dict:
+        groups = self.groups
+        if _is_group_list(groups):  # as a spec: {group name: [layer names]}
+            groups = {g.name: [layer.name for layer in g.layers] for g in groups}
         return {
-            "groups": self.groups,
+            "groups": groups,
             "epochs_per_stage": self.epochs_per_stage,
             "start_epoch": self.start_epoch,
             "batchnorm": self.batchnorm,
@@ -284,6 +290,21 @@ class GradualUnfreeze(keras.callbacks.Callback):
     @classmethod
     def from_config(cls, config: dict) -> GradualUnfreeze:
         return cls(**config)
+
+
+def _is_group_list(groups: object) -> bool:
+    return (
+        isinstance(groups, (list, tuple))
+        and bool(groups)
+        and all(isinstance(g, LayerGroup) for g in groups)
+    )
+
+
+def _layer_groups(model: keras.Model, groups: object) -> list[LayerGroup]:
+    """`groups` when they are `LayerGroup`s, else `layer_groups(model, groups)`."""
+    if _is_group_list(groups):
+        return list(groups)
+    return layer_groups(model, groups)
 
 
 def _print_msg(message: str) -> None:
