@@ -321,6 +321,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=SIZE)
     parser.add_argument("--budget", type=float, default=1200.0)
     parser.add_argument("--json", default="benchmarks/recipes.json")
+    parser.add_argument("--limit", type=int, default=None, help="smoke test: training cells kept")
     args = parser.parse_args()
     from keras_transfer.demo import solar
 
@@ -331,6 +332,8 @@ def main() -> None:
             results = json.load(f)["runs"]
     for split in args.splits:
         pool, test = solar.split_75_25(labels, mono, split)
+        if args.limit:
+            pool, test = pool[: args.limit], test[: args.limit // 2]
         majority = np.bincount(labels[pool]).argmax()
         for arm in args.arms:
             start = time.perf_counter()
