@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -19,12 +20,16 @@ SIZE = 32
 
 
 def _write_folder(root, classes=("bright", "dark"), per_class=8, corrupt=True):
-    """PNG class folders: bright vs dark images, one odd size, one corrupt file."""
+    """PNG class folders: bright vs dark images, one odd size, one corrupt file.
+
+    `per_class`: one count for every class, or a count per class.
+    """
     rng = np.random.default_rng(0)
+    counts = per_class if isinstance(per_class, (list, tuple)) else [per_class] * len(classes)
     for c, name in enumerate(classes):
         folder = root / name
         folder.mkdir(parents=True)
-        for i in range(per_class):
+        for i in range(counts[c]):
             side = 20 if i == 0 else SIZE  # one image of another size: resized
             base = 200 if c == 0 else 40
             pixels = np.clip(base + rng.integers(-30, 30, (side, side, 3)), 0, 255)
@@ -78,7 +83,28 @@ def _fit_and_check(capsys, folder, tmp_path, backbone_args, *extra):
     assert data["resized"] == 2
     assert data["num_train"] + data["num_validation"] == 16
     assert len(report["validation_files"]) == data["num_validation"] == 4
-    assert "validation accuracy" in (tmp_path / "model.md").read_text()
+    markdown = (tmp_path / "model.md").read_text()
+    # Rounded for reading: 0.750, not 0.7500000001.
+    line = re.search(
+        r"- validation accuracy: (\S+) \(balanced accuracy (\S+), loss (\S+)\)", markdown
+    )
+    assert line and all(re.fullmatch(r"\d+\.\d{3}", v) for v in line.groups()), markdown
+    assert float(line.group(1)) == pytest.approx(report["validation_accuracy"], abs=5e-4)
+    tuned = report["fine_tune"]
+    assert report["validation_accuracy"] == tuned["validation"]["accuracy"]
+    assert report["validation_balanced_accuracy"] == tuned["validation"]["balanced_accuracy"]
+    assert set(tuned["validation_tta"]) == {"loss", "accuracy", "balanced_accuracy"}
+    assert report["tta_recommended"] == tuned["tta"]
+    assert tuned["num_train"] == data["num_train"] and tuned["num_validation"] == 4
+    # The history is fine_tune's, one row per epoch; the kept epoch is the best
+    # by validation balanced accuracy (ties: the lower validation loss).
+    history = report["history"]
+    assert {row["phase"] for row in history} <= {"head", "stage 1", "stage 2"}
+    best = max(row["val_balanced_accuracy"] for row in history)
+    assert history[tuned["kept_epoch"]]["val_balanced_accuracy"] == best
+    assert history[tuned["kept_epoch"]]["phase"] == tuned["kept_phase"]
+    assert report["memory"]["megabytes"] == pytest.approx(16 * SIZE * SIZE * 3 / 2**20)
+    assert "images into memory: " in err
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".tmp-")]
     # The saved model takes raw pixels as files hold them: it scores the
     # validation files exactly as the report says.
@@ -103,7 +129,14 @@ def test_fit_keras_application_with_local_weights(capsys, folder, tmp_path, mobi
     config = loaded.get_layer("preprocess").get_config()
     np.testing.assert_allclose(config["scale"], [1 / 127.5] * 3, rtol=1e-6)
     np.testing.assert_allclose(config["offset"], [-1.0] * 3, rtol=1e-6)
-    assert len(report["history"]["fine_tune"]["loss"]) <= 2
+    # Two stages of --epochs 2, each trained on activations cached inside MobileNetV2.
+    stages = report["fine_tune"]["stages"]
+    assert len(stages) == 2 and all(stage["cached_shape"] for stage in stages)
+    assert stages[0]["groups"] < stages[1]["groups"]
+    assert [row["phase"] for row in report["history"] if row["phase"] != "head"] == [
+        "stage 1", "stage 1", "stage 2", "stage 2"
+    ]
+    assert set(report["unfrozen_groups"]) == set(stages[1]["trained_groups"]) - {"probabilities"}
     # On every backend: `predict` prints what the reloaded model says.
     files = report["validation_files"]
     assert cli.main(["predict", str(tmp_path / "model.keras"), *files, "--top", "1"]) == 0
@@ -128,6 +161,9 @@ def test_fit_efficientnet_lite0_with_its_offline_imagenet_weights(capsys, folder
     assert "preprocess" not in [layer.name for layer in loaded.layers]
     # ImageNet features tell bright from dark images.
     assert report["validation_accuracy"] == 1.0
+    # --epochs 0: the head alone.
+    assert report["fine_tune"]["stages"] == [] and report["unfrozen_groups"] == []
+    assert {row["phase"] for row in report["history"]} == {"head"}
 
 
 @pytest.mark.tensorflow_only
@@ -139,25 +175,69 @@ def test_fit_hub_savedmodel(capsys, folder, tmp_path, hub_savedmodel):
     assert report["train_accuracy"] == 1.0
     assert loaded.get_layer("preprocess").get_config()["scale"] == pytest.approx(1 / 255)
     assert report["layer_groups"] == ["backbone"]
+    # A SavedModel cannot be cut: one stage trains the whole model on the images.
+    (stage,) = report["fine_tune"]["stages"]
+    assert stage["cached_shape"] is None and report["unfrozen_groups"] == ["backbone"]
+    # Balanced classes: no weights, and the report says why.
+    assert report["fine_tune"]["class_weight"] is None
+    assert report["class_weight_reason"].startswith("auto: largest class 1.00x")
 
 
 @pytest.mark.tensorflow_only
-def test_precision_unfreeze_and_augment_flags_reach_the_training(capsys, folder, tmp_path, hub_savedmodel):
+def test_precision_and_recipe_flags_reach_fine_tune(capsys, folder, tmp_path, hub_savedmodel):
     report, loaded = _fit_and_check(
         capsys, folder, tmp_path, ["--backbone", hub_savedmodel], "--precision",
-        "mixed_bfloat16", "--jit-compile", "false", "--epochs-per-stage", "2",
-        "--batchnorm", "affine", "--augment", "--no-early-stopping",
+        "mixed_bfloat16", "--jit-compile", "false", "--views", "none",
+        "--class-weight", "balanced", "--fine-tune-learning-rate", "3e-4", "--decay", "0.5",
+        "--epochs", "1",
     )  # fmt: skip
     assert report["precision"]["policy"] == "mixed_bfloat16"
     assert report["precision"]["jit_compile"] is False
     assert keras.config.dtype_policy().name == "float32"  # restored afterwards
     assert loaded.get_layer("backbone").dtype_policy.name == "mixed_bfloat16"
     assert loaded.output.dtype == "float32"
-    assert report["epochs_per_stage"] == 2 and report["batchnorm"] == "affine"
-    assert report["augment"] is True and report["early_stopping"] is False
-    assert report["unfrozen_groups"] == ["backbone"]
-    assert report["history"]["fine_tune"]["unfreeze_stage"] == [1, 1]
-    assert len(report["history"]["fine_tune"]["loss"]) == 2
+    tuned = report["fine_tune"]
+    assert tuned["views"] == report["views"] == "none"
+    # --views none: nothing to average at test time, so no TTA.
+    assert tuned["tta"] is False
+    assert tuned["validation_tta"] == pytest.approx(tuned["validation"])
+    # "balanced" weighs even balanced classes: n / (classes * count) = 1.
+    assert tuned["class_weight"] == {"0": 1.0, "1": 1.0}
+    assert report["fine_tune_learning_rate"] == 3e-4 and report["decay"] == 0.5
+    assert [row["phase"] for row in report["history"]].count("stage 1") == 1
+
+
+@pytest.mark.parametrize(
+    "flag",
+    ["--epochs-per-stage=2", "--batchnorm=affine", "--augment", "--no-early-stopping",
+     "--patience=3", "--no-restore-best"],
+)  # fmt: skip
+def test_removed_flags_are_argparse_errors(capsys, flag):
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["fit", "somewhere", "--backbone", "x", flag])
+    assert raised.value.code == 2
+    assert f"unrecognized arguments: {flag}" in capsys.readouterr().err
+
+
+@pytest.mark.tensorflow_only
+@pytest.mark.parametrize("choice", ["auto", "none"])
+def test_an_imbalanced_folder_gets_class_weights(capsys, tmp_path, hub_savedmodel, choice):
+    data = _write_folder(tmp_path / "data", per_class=(12, 4), corrupt=False)
+    report, _ = _quick_fit(capsys, data, tmp_path, hub_savedmodel, "--class-weight", choice,
+                           "--validation-split", "0.25")  # fmt: skip
+    tuned = report["fine_tune"]
+    assert tuned["class_counts"] == [9, 3]  # 3 bright and 1 dark held out
+    markdown = (tmp_path / "model.md").read_text()
+    if choice == "none":
+        assert tuned["class_weight"] is None
+        assert "- class weights: none (--class-weight none" in markdown
+        return
+    # scikit-learn's "balanced": n / (classes * count).
+    assert tuned["class_weight"] == pytest.approx({"0": 12 / 18, "1": 2.0})
+    assert report["class_weight_reason"] == (
+        "auto: largest class 3.00x the smallest (> 1.5x): balanced weights"
+    )
+    assert "- class weights: bright 0.667, dark 2.000 (auto: largest class 3.00x" in markdown
 
 
 def _quick_fit(capsys, folder, tmp_path, hub_savedmodel, *extra):
@@ -225,14 +305,16 @@ def test_autotune_flag_measures_on_the_training_images_and_caches(
 
 @pytest.mark.tensorflow_only
 def test_best_validation_weights_are_kept(capsys, folder, tmp_path, hub_savedmodel):
-    # A fine-tuning rate of 3.0 makes the validation loss jump about.
+    # Rates this large make the validation scores jump about.
     report, _ = _fit_and_check(
         capsys, folder, tmp_path, ["--backbone", hub_savedmodel],
-        "--learning-rate", "30", "--epochs", "4", "--no-early-stopping",
+        "--learning-rate", "30", "--fine-tune-learning-rate", "3", "--epochs", "4",
     )  # fmt: skip
-    val_loss = report["history"]["fine_tune"]["val_loss"]
-    assert len(val_loss) == 4
-    assert report["validation_loss"] == pytest.approx(min(val_loss), rel=1e-4)
+    history = report["history"]
+    assert [row["phase"] for row in history].count("stage 1") == 4
+    kept = history[report["fine_tune"]["kept_epoch"]]
+    assert report["validation_balanced_accuracy"] == pytest.approx(kept["val_balanced_accuracy"])
+    assert report["validation_loss"] == pytest.approx(kept["val_loss"], rel=1e-4)
 
 
 @pytest.mark.slow
@@ -247,8 +329,9 @@ def test_groups_to_unfreeze_are_printed(capsys, folder, tmp_path, mobilenet_weig
     assert groups[0] == "out_relu" or groups[0].startswith("Conv_1")
     assert "block_1" in " ".join(groups) and len(groups) > 10
     assert f"Layer groups below the head, top first ({len(groups)}): {', '.join(groups)}" in err
-    assert "with --epochs 0 it unfreezes 0: none" in err
-    assert report["unfrozen_groups"] == []
+    assert "then no stage (--epochs 0)" in err
+    assert report["unfrozen_groups"] == [] and report["fine_tune"]["stages"] == []
+    assert [row["phase"] for row in report["history"]] == ["head"]
 
 
 @pytest.mark.parametrize(
@@ -410,7 +493,9 @@ def test_overwrite_replaces_existing_output(capsys, folder, tmp_path, hub_savedm
     [
         (["--out", "model.h5"], "ending in `.keras`"),
         (["--epochs", "-1"], "--epochs"),
-        (["--patience", "0"], "--patience"),
+        (["--head-epochs", "0"], "--head-epochs"),
+        (["--decay", "0"], "--decay"),
+        (["--fine-tune-learning-rate", "-1"], "--fine-tune-learning-rate"),
         (["--validation-split", "1.5"], "validation_split"),
     ],
 )

@@ -81,6 +81,14 @@ def test_fit_reports_the_class_names_and_stores_them_in_the_model(fitted):
     assert inside["class_names"] == list(CLASSES) and inside["image_size"] == SIZE
     # Red, green and blue are separable from pooled conv features.
     assert report["validation_accuracy"] == 1.0
+    assert report["validation_balanced_accuracy"] == 1.0
+    # fit went through kt.fine_tune: its report and per-epoch history are kept.
+    tuned = report["fine_tune"]
+    assert tuned["num_train"] == report["data"]["num_train"]
+    assert tuned["class_weight"] is None  # 6 or 7 training images per class: balanced
+    assert tuned["views"] == "flips" and len(tuned["stages"]) == 1
+    assert [row["phase"] for row in report["history"]].count("stage 1") == 2
+    assert set(tuned["validation_tta"]) == {"loss", "accuracy", "balanced_accuracy"}
 
 
 def test_reloaded_model_on_raw_pixels_is_what_predict_prints(fitted, capsys, tmp_path):
@@ -129,6 +137,11 @@ def test_evaluate_matches_names_and_writes_the_report(fitted, capsys, tmp_path):
     matrix = np.array(result["confusion_matrix"])
     assert matrix.sum() == 6 and matrix[1].sum() == 0
     assert result["accuracy"] == pytest.approx(np.trace(matrix) / 6)
+    # Mean recall over the classes present (green has no image here).
+    recall = [matrix[c, c] / 3 for c in (0, 2)]
+    assert result["balanced_accuracy"] == pytest.approx(np.mean(recall))
+    printed = f"{result['balanced_accuracy']:.4f}"
+    assert f"- balanced accuracy (mean recall over the classes present): {printed}" in captured.out
     assert "| true \\ predicted | blue | green | red |" in captured.out
     assert (tmp_path / "eval.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "accuracy" in (tmp_path / "eval.md").read_text()

@@ -104,9 +104,12 @@ def add_fit(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="fine-tune a backbone on a folder of class subfolders",
         description=(
             "DATA_DIR holds one subfolder per class (its name is the class name). "
-            "Images stream from disk through tf.data. Frozen head first (cached "
-            "features), then GradualUnfreeze with LayerwiseLR depth decay; the "
-            "best-validation weights are kept. Saves a self-contained .keras model "
+            "Runs kt.fine_tune: the head on cached backbone features until the "
+            "validation loss stops improving, then stages that unfreeze the top "
+            "of the backbone with LayerwiseLR depth decay on cached activations "
+            "(flips as views); the weights of the epoch with the best validation "
+            "balanced accuracy are kept. The decoded images are held in memory "
+            "(N x size x size x 3 bytes). Saves a self-contained .keras model "
             "(raw RGB pixels 0-255 in, class probabilities out, the class names "
             "inside the file) and a JSON + markdown report beside it."
         ),
@@ -132,35 +135,52 @@ def add_fit(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="height and width the model takes, for every backbone kind "
         "(default 224; a SavedModel must accept that size)",
     )
-    fit.add_argument("--epochs", type=int, default=6, help="fine-tuning epochs (default 6)")
-    fit.add_argument("--head-epochs", type=int, default=5, help="frozen-head epochs (default 5)")
+    fit.add_argument(
+        "--epochs",
+        type=int,
+        default=6,
+        help="epochs of each fine-tuning stage (default 6); 0: the head alone",
+    )
+    fit.add_argument(
+        "--head-epochs",
+        type=int,
+        default=200,
+        help="most head epochs; the head stops when the validation loss stops "
+        "improving (default 200)",
+    )
     fit.add_argument("--batch-size", type=int, default=32)
     fit.add_argument(
         "--learning-rate",
         type=parse_learning_rate,
         default=1e-3,
         help="head learning rate, or `auto` (kt.lr_find on the head; curve PNG and "
-        "numbers in the report) (default 1e-3); fine-tuning uses a tenth of it",
-    )
-    fit.add_argument("--decay", type=float, default=0.5, help="LR factor per group below the head")
-    fit.add_argument(
-        "--epochs-per-stage",
-        type=int,
-        default=1,
-        help="GradualUnfreeze: epochs between two unfrozen groups (default 1)",
+        "numbers in the report) (default 1e-3)",
     )
     fit.add_argument(
-        "--batchnorm",
-        choices=("frozen", "affine", "train"),
-        default="frozen",
-        help="GradualUnfreeze: BatchNormalization layers of unfrozen groups "
-        "(default frozen: inference mode, nothing trained)",
+        "--fine-tune-learning-rate",
+        type=float,
+        default=1e-4,
+        help="top group's learning rate in the fine-tuning stages (default 1e-4)",
     )
     fit.add_argument(
-        "--augment",
-        action="store_true",
-        help="random flips, rotations and zooms (Keras preprocessing layers, on the "
-        "host in the tf.data pipeline) for the fine-tuning epochs",
+        "--decay",
+        type=float,
+        default=0.8,
+        help="LayerwiseLR: LR factor per group below the top (default 0.8)",
+    )
+    fit.add_argument(
+        "--class-weight",
+        choices=("auto", "balanced", "none"),
+        default="auto",
+        help="loss weights per class (default auto: balanced when the largest class "
+        "has more than 1.5x the images of the smallest)",
+    )
+    fit.add_argument(
+        "--views",
+        choices=("flips", "hflip", "none"),
+        default="flips",
+        help="augmented views cached per image: horizontal and vertical flips, "
+        "horizontal only, or none (default flips)",
     )
     fit.add_argument(
         "--precision",
@@ -182,25 +202,6 @@ def add_fit(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default="auto",
         metavar="{auto,true,false}",
         help="XLA (default auto: measured with --precision auto, else per device)",
-    )
-    fit.add_argument(
-        "--early-stopping",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="stop a phase when the validation loss stops improving (default on)",
-    )
-    fit.add_argument(
-        "--patience",
-        type=int,
-        default=3,
-        help="epochs without improvement before stopping (default 3)",
-    )
-    fit.add_argument(
-        "--restore-best",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="keep the weights of the epoch with the best validation loss "
-        "(default on)",
     )
     fit.add_argument("--validation-split", type=float, default=None, help="default 0.2")
     fit.add_argument("--validation-dir", default=None)

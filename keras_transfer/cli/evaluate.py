@@ -1,4 +1,7 @@
-"""`keras-transfer evaluate MODEL DIR`: accuracy, per-class scores, confusion matrix.
+"""`keras-transfer evaluate MODEL DIR`: accuracy, balanced accuracy, confusion matrix.
+
+Per-class precision, recall and F1 too; balanced accuracy (mean recall over
+the classes present) does not reward a model that ignores a rare class.
 
 DIR is laid out like the training folder; its subfolders are matched to the
 model's class names (from the model file) by name, so a folder may hold a
@@ -22,6 +25,9 @@ def scores(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> dict:
     """Accuracy, the confusion matrix (rows: true, columns: predicted) and per-class scores.
 
     Precision, recall and F1 of a class with no prediction / no image are 0.
+    Balanced accuracy is the mean recall over the classes that have images
+    (scikit-learn's `balanced_accuracy_score`): it does not reward ignoring a
+    rare class.
     """
     matrix = np.zeros((num_classes, num_classes), "int64")
     np.add.at(matrix, (labels, predicted), 1)
@@ -33,6 +39,7 @@ def scores(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> dict:
     f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(hits), where=total > 0)
     return {
         "accuracy": float(hits.sum() / max(len(labels), 1)),
+        "balanced_accuracy": float(recall[support > 0].mean()) if support.any() else 0.0,
         "confusion_matrix": matrix.tolist(),
         "precision": precision.tolist(),
         "recall": recall.tolist(),
@@ -50,6 +57,8 @@ def markdown(result: dict) -> str:
         f"- model: {result['model']}",
         f"- images: {result['num_images']}; {result['skipped']} unreadable skipped",
         f"- accuracy: {result['accuracy']:.4f}",
+        f"- balanced accuracy (mean recall over the classes present): "
+        f"{result['balanced_accuracy']:.4f}",
         "",
         "| class | images | precision | recall | F1 |",
         "| --- | --- | --- | --- | --- |",
@@ -92,7 +101,9 @@ def write_png(result: dict, path: str) -> bool:
         axes.text(j, i, str(value), ha="center", va="center", color=color)
     axes.set_xlabel("predicted class")
     axes.set_ylabel("true class")
-    axes.set_title(f"accuracy {result['accuracy']:.4f}")
+    axes.set_title(
+        f"accuracy {result['accuracy']:.4f}, balanced {result['balanced_accuracy']:.4f}"
+    )
     figure.tight_layout()
     try:
         atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=100), ".png")

@@ -4,35 +4,37 @@ Steps: refuse an existing `--out` (unless `--overwrite`) before any work; list
 the class subfolders and check every file once (corrupt files skipped,
 counted, named); load the backbone with the layers that turn raw pixels into
 its input (`_backbones`); pick precision/XLA (`_fit_precision`: `--precision` /
-`--jit-compile`, measured by `--autotune` or cached from an earlier one); train the head on cached features
-(`feature_cache.fit_cached_head`), then fine-tune with `GradualUnfreeze` and
-`LayerwiseLR` depth decay, images streaming from disk through `tf.data`
-(`--augment` on the host), keeping the best-validation weights and stopping
-early (`EarlyStopping`); save the self-contained `.keras` model (class names
-inside, `_model_file`) + JSON + markdown through temporary files renamed into
-place. The global dtype policy is restored afterwards.
+`--jit-compile`, measured by `--autotune` or cached from an earlier one);
+decode the checked images once into uint8 arrays (`_images.load_arrays`, held
+in memory: N x size x size x 3 bytes); train with `kt.fine_tune` (the head on
+cached features until the validation loss stops improving, then stages on
+activations cached inside the frozen backbone, `LayerwiseLR` depth decay,
+class weights when imbalanced, flips as views, the epoch with the best
+validation balanced accuracy kept); save the self-contained `.keras` model
+(class names inside, `_model_file`) + JSON + markdown through temporary files
+renamed into place. The global dtype policy is restored afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import sys
 import time
 
 import keras
 import numpy as np
 
-from keras_transfer import throughput
-from keras_transfer.callbacks import GradualUnfreeze
+from keras_transfer._device import describe_device
 from keras_transfer.cli import _fit_precision, _images, _model_file
 from keras_transfer.cli._backbones import build_model, load_backbone
 from keras_transfer.cli._errors import UserError
 from keras_transfer.cli._io import say, write_json, write_text
 from keras_transfer.cli._lr_auto import find_head_learning_rate
 from keras_transfer.data.class_folders import stratified_split
-from keras_transfer.feature_cache import fit_cached_head
 from keras_transfer.grouping import layer_groups
-from keras_transfer.optimizers import LayerwiseLR
+from keras_transfer.recipe import fine_tune
 
 DEFAULT_IMAGE_SIZE = 224
 DEFAULT_VALIDATION_SPLIT = 0.2
@@ -69,11 +71,16 @@ def check_outputs(paths: dict[str, str], overwrite: bool) -> None:
 def _check_args(args: argparse.Namespace) -> None:
     for name, low in (
         ("epochs", 0), ("head_epochs", 1), ("batch_size", 1),
-        ("epochs_per_stage", 1), ("patience", 1),
     ):  # fmt: skip
         if getattr(args, name) < low:
             raise UserError(
                 f"`--{name.replace('_', '-')}` must be an integer >= {low}. "
+                f"Received: {name}={getattr(args, name)}"
+            )
+    for name in ("fine_tune_learning_rate", "decay"):
+        if not getattr(args, name) > 0:
+            raise UserError(
+                f"`--{name.replace('_', '-')}` must be a number > 0. "
                 f"Received: {name}={getattr(args, name)}"
             )
     if args.image_size is not None and args.image_size < 8:
@@ -121,96 +128,100 @@ def _items(args: argparse.Namespace, size: int) -> tuple[list, list, dict]:
     return train, validation, data
 
 
-def _augmenter(seed: int) -> object:
-    """Random flips, rotations and zooms, batched, on the host (in `tf.data`)."""
-    steps = [
-        keras.layers.RandomFlip("horizontal", seed=seed, dtype="float32"),
-        keras.layers.RandomRotation(0.05, seed=seed, dtype="float32"),
-        keras.layers.RandomZoom(0.1, seed=seed, dtype="float32"),
-    ]
-
-    def augment(images: object, training: bool = True) -> object:
-        for step in steps:
-            images = step(images, training=training)
-        return images
-
-    return augment
+def _class_weight_reason(choice: str, counts: list, used: dict | None) -> str:
+    """Why the class weights are what they are (the report's words)."""
+    present = [c for c in counts if c]
+    ratio = max(present) / min(present)
+    if choice == "none":
+        return "--class-weight none: no weights"
+    if choice == "balanced":
+        return f"--class-weight balanced (largest class {ratio:.2f}x the smallest)"
+    if used is None:
+        return f"auto: largest class {ratio:.2f}x the smallest (<= 1.5x): no weights"
+    return f"auto: largest class {ratio:.2f}x the smallest (> 1.5x): balanced weights"
 
 
-def _stopping(args: argparse.Namespace, has_validation: bool) -> list:
-    """`EarlyStopping` on the validation loss: stop early and/or keep the best weights."""
-    if not has_validation or not (args.early_stopping or args.restore_best):
-        return []
-    return [
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss",
-            patience=args.patience if args.early_stopping else np.iinfo("int32").max,
-            restore_best_weights=args.restore_best,
-            verbose=1,
-        )
-    ]
-
-
-def _plan(groups: list, args: argparse.Namespace) -> list[str]:
-    """Prints which layer groups GradualUnfreeze will unfreeze; returns their names."""
-    frozen = [group.name for group in groups if not group.trainable_weights]
-    stages = min(len(frozen), (args.epochs - 1) // args.epochs_per_stage + 1) if args.epochs else 0
-    say(
-        f"Layer groups below the head, top first ({len(frozen)}): {', '.join(frozen)}"
+def _scores_line(name: str, scores: dict) -> str:
+    return (
+        f"- {name}: {scores['accuracy']:.3f} (balanced accuracy "
+        f"{scores['balanced_accuracy']:.3f}, loss {scores['loss']:.3f})"
     )
-    say(
-        f"GradualUnfreeze: one group every {args.epochs_per_stage} epoch(s) from the "
-        f"first fine-tuning epoch; with --epochs {args.epochs} it unfreezes {stages}: "
-        f"{', '.join(frozen[:stages]) or 'none'} (BatchNormalization: {args.batchnorm})"
-    )
-    return frozen
-
-
-def _history(*histories: object) -> dict:
-    merged = {}
-    for phase, history in histories:
-        if history is not None:
-            merged[phase] = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-    return merged
-
-
-def _float(value: object) -> float | None:
-    return None if value is None else float(value)
 
 
 def _markdown(report: dict) -> str:
-    data = report["data"]
+    data, tuned = report["data"], report["fine_tune"]
+    names = report["class_names"]
+    weights = tuned["class_weight"]
+    head_epochs = sum(row["phase"] == "head" for row in report["history"])
     lines = [
         f"# keras-transfer fit: {report['data_dir']}",
         "",
         f"- backbone: {report['backbone']} at {report['image_size']} px",
         f"- input: {report['input']}; output: {report['output']}",
-        f"- class_names (output order, {len(report['class_names'])}): "
-        f"{', '.join(report['class_names'])}",
+        f"- class_names (output order, {len(names)}): {', '.join(names)}",
         f"- images: {data['num_train']} train, {data['num_validation']} validation; "
-        f"{data['skipped']} unreadable skipped, {data['resized']} resized",
+        f"{data['skipped']} unreadable skipped, {data['resized']} resized; decoded "
+        f"into memory: {report['memory']['megabytes']:.1f} MiB "
+        f"({report['memory']['seconds']:.1f} s)",
     ]
     lines += [f"  - skipped: {example}" for example in data["skipped_examples"]]
     lines += [
         f"- precision: {report['precision']['policy']}, jit_compile "
         f"{report['precision']['jit_compile']}",
-        f"- head {report['head_epochs']} epochs (cached features), then "
-        f"{report['epochs']} epochs GradualUnfreeze + LayerwiseLR (decay {report['decay']}, "
-        f"{report['epochs_per_stage']} epoch(s) per stage, batchnorm {report['batchnorm']}"
-        f"{', augmented' if report['augment'] else ''})",
+        f"- recipe: kt.fine_tune; head {head_epochs} of at most {report['head_epochs']} "
+        f"epoch(s) (cached features, learning rate {report['learning_rate']:.2e}), "
+        f"then {len(tuned['stages'])} stage(s) of {report['epochs']} epoch(s) "
+        f"(learning rate {report['fine_tune_learning_rate']:.2e}, LayerwiseLR decay "
+        f"{report['decay']}, views {tuned['views']})",
         *([f"- head learning rate: {report['learning_rate']:.2e} from lr_find "
            f"(--learning-rate auto; curve: {report['lr_find']['plot']})"]
           if report.get("lr_find") else []),
+        "- class weights: "
+        + (", ".join(f"{names[int(c)]} {w:.3f}" for c, w in weights.items())
+           if weights else "none")
+        + f" ({report['class_weight_reason']})",
+    ]
+    for number, stage in enumerate(tuned["stages"], start=1):
+        shape = "uncached" if stage["cached_shape"] is None else (
+            f"cached {'x'.join(map(str, stage['cached_shape']))} "
+            f"({stage['cached_megabytes']:.1f} MiB)"
+        )
+        lines.append(
+            f"- stage {number}: top {stage['groups']} group(s) trained "
+            f"({', '.join(stage['trained_groups'])}); {shape}; extraction "
+            f"{stage['extraction_seconds']:.1f} s, training {stage['train_seconds']:.1f} s "
+            f"({stage['train_images_per_second']:.1f} img/s)"
+        )
+    lines += [
         f"- unfrozen groups ({len(report['unfrozen_groups'])} of "
         f"{len(report['layer_groups'])}): {', '.join(report['unfrozen_groups']) or 'none'}",
-        f"- best-validation weights kept: {report['restore_best']}; early stopping: "
-        f"{report['early_stopping']}",
-        f"- validation accuracy: {report['validation_accuracy']}",
-        f"- train accuracy: {report['train_accuracy']:.4f}",
+        f"- kept: epoch {tuned['kept_epoch'] + 1} of {len(report['history'])} "
+        f"({tuned['kept_phase']}; best validation balanced accuracy, ties: lower loss)",
+        _scores_line("validation accuracy", tuned["validation"]),
+        _scores_line("validation accuracy with flip TTA", tuned["validation_tta"]),
+        f"- flip TTA recommended: {'yes' if tuned['tta'] else 'no'}",
+        f"- train accuracy: {report['train_accuracy']:.3f}",
         f"- wall time: {report['seconds']:.1f} s",
         f"- model: {report['model']} (class names inside: {_model_file.METADATA})",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _load(train: list, validation: list, size: int) -> tuple:
+    """`(x, y, x_val, y_val, memory report)`: the images decoded into uint8 arrays."""
+    begin = time.perf_counter()
+    x, y = _images.load_arrays(train, size)
+    x_val, y_val = _images.load_arrays(validation, size)
+    memory = {
+        "megabytes": (x.nbytes + x_val.nbytes) / 2**20,
+        "seconds": time.perf_counter() - begin,
+    }
+    say(
+        f"Decoded {len(x)} + {len(x_val)} images into memory: "
+        f"{memory['megabytes']:.1f} MiB ({len(x) + len(x_val)} x {size} x {size} x 3 "
+        f"bytes) in {memory['seconds']:.1f} s"
+    )
+    return x, y, x_val, y_val, memory
 
 
 def _train(args: argparse.Namespace, paths: dict, size: int, start: float) -> dict:
@@ -222,6 +233,13 @@ def _train(args: argparse.Namespace, paths: dict, size: int, start: float) -> di
         f"{len(data['class_names'])} classes; {data['skipped']} unreadable file(s) "
         f"skipped{': ' + skipped if data['skipped'] else ''}"
     )
+    if not validation:
+        raise UserError(
+            "`fit` needs validation images (the recipe keeps the epoch with the best "
+            "validation score): give each class a few more images, a larger "
+            "--validation-split or a --validation-dir. "
+            f"Received: {data['num_validation']} validation images"
+        )
     batch = min(args.batch_size, len(train))
     built = {}
 
@@ -235,91 +253,76 @@ def _train(args: argparse.Namespace, paths: dict, size: int, start: float) -> di
 
     choice, model = _fit_precision.choose(args, build, train, size, batch)
     say(f"Precision: {choice.policy}, jit_compile={choice.jit_compile} ({choice.reason})")
-    description = built["description"]
     built["backbone"].trainable = False
-    groups = layer_groups(model)
-    frozen = _plan(groups, args)
-    labels = np.asarray([label for _, label in train], "int32")
+    frozen = [group.name for group in layer_groups(model) if not group.trainable_weights]
+    say(f"Layer groups below the head, top first ({len(frozen)}): {', '.join(frozen)}")
+    x, y, x_val, y_val, memory = _load(train, validation, size)
     lr_find_report = None
     if args.learning_rate == "auto":  # --learning-rate auto: see cli/_lr_auto.py
-        images = _images.dataset(train, size, batch, labels=False)
         args.learning_rate, lr_find_report = find_head_learning_rate(
-            model, images, labels, batch, paths["model"]
+            model, x, y, batch, paths["model"]
         )
-    optimizer = LayerwiseLR(
-        keras.optimizers.Adam(args.learning_rate), decay=args.decay, model=model
+    say(
+        f"kt.fine_tune: head up to {args.head_epochs} epoch(s), then "
+        + (f"stages of {args.epochs} epoch(s)" if args.epochs else "no stage (--epochs 0)")
     )
-    model.compile(
-        optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=["accuracy"],
-        **choice.compile_kwargs(),
-    )
-    val = None
-    if validation:
-        val = (
-            _images.dataset(validation, size, batch, labels=False),
-            np.asarray([label for _, label in validation], "int32"),
-        )
-    say(f"Head: {args.head_epochs} epoch(s) on cached backbone features")
-    head = fit_cached_head(
-        model, _images.dataset(train, size, batch, labels=False), labels,
-        epochs=args.head_epochs, batch_size=batch, seed=args.seed, validation_data=val,
-        metrics=["accuracy"], callbacks=_stopping(args, bool(validation)), verbose=2,
-    )  # fmt: skip
-    tuned = None
-    val_data = _images.dataset(validation, size, batch) if validation else None
-    if args.epochs:
-        say(f"Fine-tuning: {args.epochs} epoch(s), GradualUnfreeze + LayerwiseLR")
-        optimizer.learning_rate = args.learning_rate / 10
-        train_data = _images.dataset(
-            train, size, batch, shuffle=True, seed=args.seed,
-            augment=_augmenter(args.seed) if args.augment else None,
-        )  # fmt: skip
-        unfreeze = GradualUnfreeze(
-            epochs_per_stage=args.epochs_per_stage, start_epoch=0,
-            batchnorm=args.batchnorm, verbose=1,
-        )  # fmt: skip
-        tuned = model.fit(
-            train_data, epochs=args.epochs, validation_data=val_data, verbose=2,
-            shuffle=False,  # the pipeline reshuffles every epoch
-            callbacks=[unfreeze, *_stopping(args, bool(validation))],
-        )  # fmt: skip
-    settings = throughput.effective_settings(model, warn=False)
-    scored = _images.dataset(train, size, batch)
-    accuracy = float(model.evaluate(scored, verbose=0, return_dict=True)["accuracy"])
-    val_scores = {"loss": None, "accuracy": None}
-    if val_data is not None:
-        val_scores = model.evaluate(val_data, verbose=0, return_dict=True)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # stdout: the results only
+            result = fine_tune(
+                model, x, y, validation_data=(x_val, y_val), batch_size=batch,
+                head_epochs=args.head_epochs, head_learning_rate=args.learning_rate,
+                stages="auto" if args.epochs else [], epochs_per_stage=max(args.epochs, 1),
+                learning_rate=args.fine_tune_learning_rate, decay=args.decay,
+                views=args.views,
+                class_weight=None if args.class_weight == "none" else args.class_weight,
+                seed=args.seed, verbose=1,
+            )  # fmt: skip
+    except ValueError as error:
+        raise UserError(f"kt.fine_tune refused the model or data: {error}") from error
+    tuned = result.report
+    trained = {name for stage in tuned["stages"] for name in stage["trained_groups"]}
+    predicted = model.predict(x, batch_size=batch, verbose=0).argmax(-1)
     info = _model_file.metadata(data["class_names"], size)
+    device = describe_device()
     report = {
         "data_dir": args.data_dir,
-        "backbone": description,
+        "backbone": built["description"],
         "image_size": size,
         "class_names": data["class_names"],
         "input": info["input"],
         "output": info["output"],
         "data": data,
+        "memory": memory,
         "precision": {
-            **{key: settings[key] for key in ("policy", "jit_compile", "backend", "device")},
+            "policy": model.dtype_policy.name,
+            "jit_compile": choice.jit_compile,
+            "jit_compile_note": "the choice made; kt.fine_tune compiles its own "
+            "models with Keras's default jit_compile",
+            "backend": keras.backend.backend(),
+            "device": f"{device['kind']}: {device['name']}",
             "reason": choice.reason,
         },
         "head_epochs": args.head_epochs,
         "epochs": args.epochs,
-        "epochs_per_stage": args.epochs_per_stage,
-        "batchnorm": args.batchnorm,
-        "augment": args.augment,
         "decay": args.decay,
         "learning_rate": args.learning_rate,
+        "fine_tune_learning_rate": args.fine_tune_learning_rate,
+        "class_weight": args.class_weight,
+        "class_weight_reason": _class_weight_reason(
+            args.class_weight, tuned["class_counts"], tuned["class_weight"]
+        ),
+        "views": args.views,
         "lr_find": lr_find_report,
-        "early_stopping": args.early_stopping and bool(validation),
-        "restore_best": args.restore_best and bool(validation),
         "layer_groups": frozen,
-        "unfrozen_groups": [g.name for g in groups if g.name in frozen and g.trainable_weights],
-        "history": _history(("head", head), ("fine_tune", tuned)),
-        "train_accuracy": accuracy,
-        "validation_accuracy": _float(val_scores["accuracy"]),
-        "validation_loss": _float(val_scores["loss"]),
+        "unfrozen_groups": [name for name in frozen if name in trained],
+        "fine_tune": tuned,
+        "history": result.history,
+        "train_accuracy": float(np.mean(predicted == y)),
+        "validation_accuracy": tuned["validation"]["accuracy"],
+        "validation_balanced_accuracy": tuned["validation"]["balanced_accuracy"],
+        "validation_loss": tuned["validation"]["loss"],
+        "validation_tta": tuned["validation_tta"],
+        "tta_recommended": tuned["tta"],
         "validation_files": [path for path, _ in validation],
         "model": paths["model"],
     }
