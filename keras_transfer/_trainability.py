@@ -107,3 +107,46 @@ def _ancestors(root: keras.Layer, unit: keras.Layer) -> list[keras.Layer]:
         path.append(parent)
         parent = parents[id(parent)]
     return path[::-1]
+
+
+def to_record(layer: keras.Layer) -> dict:
+    """The `trainable` flags of `layer`'s sublayers and weights, as plain data.
+
+    `{"layers": [[class name, flag], ...], "variables": [flag, ...]}`: the
+    layers in `walk(layer)` order (`layer` first), the variables in
+    `layer.weights` order. What `apply_record` sets on a rebuilt copy of
+    `layer` (class names, not layer names: a rebuilt copy's automatic names
+    such as `dropout_3` differ).
+    """
+    layers, variables = snapshot(layer)
+    return {
+        "layers": [[type(sub).__name__, bool(flag)] for sub, flag in layers],
+        "variables": [bool(flag) for _, flag in variables],
+    }
+
+
+def apply_record(layer: keras.Layer, record: dict) -> str:
+    """Sets the flags of a `to_record` record on `layer` (a rebuilt copy).
+
+    Returns:
+        `""` when the flags were set; otherwise why nothing was set (the
+        layers or weights of `layer` differ from those recorded).
+    """
+    layers = list(walk(layer))
+    kinds = [kind for kind, _ in record.get("layers", [])]
+    if kinds != [type(sub).__name__ for sub in layers]:
+        return (
+            f"{len(kinds)} layers were recorded, {len(layers)} are in "
+            f"{layer.name!r}, or their classes differ"
+        )
+    variables = list(layer.weights)
+    flags = list(record.get("variables", []))
+    if len(flags) != len(variables):
+        return f"{len(flags)} weights were recorded, {layer.name!r} has {len(variables)}"
+    restore(
+        (
+            tuple((sub, flag) for sub, (_, flag) in zip(layers, record["layers"])),
+            tuple(zip(variables, flags)),
+        )
+    )
+    return ""

@@ -198,20 +198,23 @@ def holds_blocks(layer: keras.Layer) -> bool:
     whose weights all belong to its sublayers and that holds at least two
     sublayers of one type that themselves hold weighted layers: an encoder
     keeping a list of blocks (keras-hub `ViTEncoder` and its
-    `transformer_block_i`). A block itself (attention + MLP, or a
+    `transformer_block_i`), or a wrapper whose weights are those of the one
+    model or block it holds (`StatefulBackbone`). A block itself (attention + MLP, or a
     `MultiHeadAttention` with its projections) is not looked into.
     """
     if isinstance(layer, keras.Model):
         return bool(layer.layers)
     subs = [sub for sub in children(layer) if sub.weights]
+    covered = {id(w) for sub in subs for w in sub.weights}
+    if not all(id(w) in covered for w in layer.weights):
+        return False
+    if len(subs) == 1 and children(subs[0]):
+        return True  # a wrapper (StatefulBackbone) around a model or block
     kinds: dict[type, int] = {}
     for sub in subs:
         if any(inner.weights for inner in children(sub)):
             kinds[type(sub)] = kinds.get(type(sub), 0) + 1
-    if not kinds or max(kinds.values()) < 2:
-        return False
-    covered = {id(w) for sub in subs for w in sub.weights}
-    return all(id(w) in covered for w in layer.weights)
+    return bool(kinds) and max(kinds.values()) >= 2
 
 
 def _units(layer: keras.Layer) -> Iterator[tuple[keras.Layer, int]]:

@@ -12,6 +12,7 @@ import keras
 from keras_transfer import _keras_internals, _trainability
 from keras_transfer._layers import walk
 from keras_transfer.grouping import LayerGroup, layer_groups
+from keras_transfer.layers.stateful_backbone import record_run_start, restore_run_start
 
 STATE_ATTRIBUTE = "gradual_unfreeze_state"
 
@@ -172,6 +173,10 @@ class GradualUnfreeze(keras.callbacks.Callback):
             # A run of ours stopped with an exception and left the model so.
             _trainability.restore(previous.original)
             current = previous.original
+        elif restore_run_start(model):
+            # Reloaded (`load_model`) with the flags its run began with.
+            current = _trainability.snapshot(model)
+        record_run_start(model)
         self._original = current
         self._plan = []
         for group in groups:

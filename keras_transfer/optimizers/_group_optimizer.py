@@ -63,3 +63,20 @@ def eager_scope() -> contextlib.AbstractContextManager:
     import tensorflow as tf
 
     return tf.init_scope()
+
+
+def skip_next_load(optimizer: keras.optimizers.Optimizer) -> None:
+    """Makes the next `optimizer.load_own_variables(store)` do nothing, once.
+
+    `LayerwiseLR` saves and loads the state of its wrapped and group
+    optimizers itself (its `variables` holds theirs); Keras then visits each
+    of them with its own saved entries, which describe the saved layout. When
+    `LayerwiseLR` loaded into another layout, those entries must not be
+    assigned. Written to the instance dict (not tracked, never saved); the
+    method removes itself when called.
+    """
+
+    def load_own_variables(store: object) -> None:
+        vars(optimizer).pop("load_own_variables", None)
+
+    vars(optimizer)["load_own_variables"] = load_own_variables

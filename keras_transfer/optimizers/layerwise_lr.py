@@ -10,7 +10,11 @@ from collections.abc import Callable, Mapping, Sequence
 import keras
 
 from keras_transfer import _keras_internals
-from keras_transfer.optimizers._group_optimizer import eager_scope, make_group_optimizer
+from keras_transfer.optimizers._group_optimizer import (
+    eager_scope,
+    make_group_optimizer,
+    skip_next_load,
+)
 from keras_transfer.optimizers._multiplier_rules import (
     MultiplierRules,
     check_multiplier,
@@ -382,6 +386,78 @@ class LayerwiseLR(keras.optimizers.Optimizer):
             rows.append((_path(variable), m, rule))
         return rows
 
+    # -- loading a saved state -------------------------------------------------
+
+    def load_own_variables(self, store: object) -> None:
+        """Loads a saved optimizer state, also when the trainable set changed.
+
+        As Keras's when the saved variables fit (same number, same shapes).
+        Otherwise (the model was reloaded with other variables trainable,
+        e.g. a keras-hub backbone not wrapped in `StatefulBackbone`): when
+        every variable the optimizer was saved with is among those it is
+        built with now, it is rebuilt on the saved ones, loads their state,
+        and is rebuilt on the current ones (fresh state for the others);
+        else nothing is loaded. Either way a warning says what happened.
+        """
+        if _fits(store, self.variables):
+            _assign(store, self.variables)
+            return
+        current = list(self._built_with()) if self.built else []
+        saved = self._saved_among(current)
+        restored = False
+        if saved is not None:
+            self.build(saved)
+            if _fits(store, self.variables):
+                _assign(store, self.variables)
+                restored = True
+            self.build(current)
+        # The wrapped and group optimizers' own saved entries (loaded next by
+        # Keras) describe the saved layout: this load already covered them.
+        for optimizer in self._all_optimizers():
+            skip_next_load(optimizer)
+        if restored:
+            warnings.warn(
+                f"LayerwiseLR: the optimizer state was saved for {len(saved)} "
+                f"trainable variables and the model now has {len(current)}: the "
+                f"state of those {len(saved)} was restored, the other "
+                f"{len(current) - len(saved)} start fresh. HINT: the model was "
+                "reloaded with other layers trainable; wrap a keras-hub / keras-cv "
+                "backbone in `keras_transfer.layers.stateful_backbone."
+                "StatefulBackbone` to keep its trainable flags in the `.keras` file.",
+                stacklevel=2,
+            )
+        else:
+            warnings.warn(
+                f"LayerwiseLR: skipped loading the saved optimizer state "
+                f"({len(store.keys())} saved variables, {len(self.variables)} now; "
+                f"built for {len(current)} trainable variables, saved for "
+                f"{len(self._saved or [])}): it does not fit the variables being "
+                "trained, so every variable starts with fresh state. HINT: the "
+                "model was reloaded with other layers trainable; wrap a keras-hub "
+                "/ keras-cv backbone in `keras_transfer.layers.stateful_backbone."
+                "StatefulBackbone` to keep its trainable flags in the `.keras` file.",
+                stacklevel=2,
+            )
+
+    def _saved_among(self, current: list[keras.Variable]) -> list | None:
+        """The variables of `current` the optimizer was saved with, in saved order."""
+        if not self._saved or len(self._saved) > len(current):
+            return None
+        found, used = [], set()
+        for path, _ in self._saved:
+            match = next(
+                (
+                    v for v in current
+                    if id(v) not in used and same_weight(path, _path(v))
+                ),
+                None,
+            )
+            if match is None:
+                return None
+            used.add(id(match))
+            found.append(match)
+        return found
+
     # -- serialization --------------------------------------------------------
 
     def get_config(self) -> dict:
@@ -425,6 +501,18 @@ class LayerwiseLR(keras.optimizers.Optimizer):
             config["optimizer"], custom_objects=custom_objects
         )
         return cls(**config)
+
+
+def _fits(store: object, variables: list[keras.Variable]) -> bool:
+    """True when `store` holds one value of the right shape per variable."""
+    return len(store.keys()) == len(variables) and all(
+        tuple(store[str(i)].shape) == tuple(v.shape) for i, v in enumerate(variables)
+    )
+
+
+def _assign(store: object, variables: list[keras.Variable]) -> None:
+    for i, variable in enumerate(variables):
+        variable.assign(store[str(i)])
 
 
 def _sync_group(
