@@ -219,14 +219,6 @@ def test_int8_without_calibration_says_how_to_provide_it(classifier, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_another_backend_is_told_to_use_tensorflow(classifier, tmp_path, monkeypatch):
-    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
-    with pytest.raises(ValueError, match=r"needs the TensorFlow backend.*"
-                       r"KERAS_BACKEND=tensorflow"):  # fmt: skip
-        export_model(classifier, tmp_path / "m.tflite", "litert")
-    assert os.listdir(tmp_path) == []
-
-
 def test_existing_output_is_kept_without_overwrite(classifier, tmp_path):
     (tmp_path / "m.tflite").write_text("mine")
     with pytest.raises(ValueError, match=r"`path` exists.*overwrite"):
