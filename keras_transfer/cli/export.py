@@ -29,7 +29,6 @@ import keras
 
 from keras_transfer.cli import _model_file
 from keras_transfer.cli._errors import UserError
-from keras_transfer.cli._io import say
 from keras_transfer.data.class_folders import list_images
 from keras_transfer.export import ExportCheckError, export_model
 from keras_transfer.export._options import FORMATS
@@ -47,7 +46,7 @@ def _format(args: argparse.Namespace, out: str) -> str:
     if args.quantize != "none" and format != "litert":
         raise UserError(
             f"`--quantize {args.quantize}` applies to --format litert only (float16, "
-            f"dynamic and int8 LiteRT models); a {format} export is float32. Drop "
+            f"dynamic and int8 LiteRT models); the {format} export is float32. Drop "
             f"--quantize or use --format litert. Received: format={format!r}, "
             f"quantize={args.quantize!r}"
         )
@@ -71,18 +70,24 @@ def _fit_report(model_path: str) -> dict:
 
 
 def _images(args: argparse.Namespace, report: dict) -> tuple:
-    """`(calibration, check images)` from the flags, else from the fit report."""
+    """`(calibration, check images, where each came from)`: the flags, else the fit report."""
     held_out = [p for p in report.get("validation_files") or [] if os.path.isfile(p)]
-    calibration = args.calibration
+    calibration, check = args.calibration, args.check_images
+    sources = {"calibration": calibration, "check": check}
     data_dir = report.get("data_dir")
     if calibration is None and data_dir and os.path.isdir(data_dir):
         skip = set(held_out)
         calibration = [p for p in list_images(data_dir) if p not in skip] or None
-    check = args.check_images or held_out or None
-    return calibration, check
+        sources["calibration"] = f"the training images of the fit report ({data_dir})"
+    if check is None and held_out:
+        check = held_out
+        sources["check"] = "the fit report's held-out files"
+    elif check is None:
+        sources["check"] = sources["calibration"]
+    return calibration, check, sources
 
 
-def _summary(model: str, report: dict) -> str:
+def _summary(model: str, report: dict, sources: dict) -> str:
     how, check = report["quantization"], report["check"]
     quantized = f"{how['quantize']}"
     if how["quantize"] != "none" and "weights" in how:
@@ -96,15 +101,15 @@ def _summary(model: str, report: dict) -> str:
         f"exported {model} -> {report['path']} ({report['format']}, "
         f"{report['bytes'] / 1024:.1f} KB)",
         f"- quantization: {quantized}; {io}",
-        *([f"- calibrated on {calibrated['num_images']} images from {calibrated['source']}"]
-          if calibrated else []),
+        *([f"- calibrated on {calibrated['num_images']} images: "
+           f"{sources['calibration'] or calibrated['source']}"] if calibrated else []),
         f"- class names ({len(report['class_names'] or [])}): inside the artifact; beside "
         f"it: {', '.join(report['files'].values())}",
         f"- check in {check['runtime']} on {check['num_images']} images "
-        f"({check['source']}): top-1 agreement {check['top1_agreement']:.1%} (min "
-        f"{check['min_agreement']:.0%}), max probability difference "
-        f"{check['max_abs_probability_difference']:.2g}, "
-        f"{check['latency_ms']:.2f} ms per image",
+        f"({sources['check'] or check['source']}): top-1 agreement "
+        f"{check['top1_agreement']:.1%} (min {check['min_agreement']:.0%}), max "
+        f"probability difference {check['max_abs_probability_difference']:.2g}, "
+        f"{check['latency_ms']:.3g} ms per image",
     ]  # fmt: skip
     return "\n".join(lines)
 
@@ -128,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
             f"{os.environ.get('KERAS_BACKEND', keras.backend.backend())!r}"
         )
     model, info = _model_file.load(args.model, args.unsafe)
-    calibration, check = _images(args, _fit_report(args.model))
+    calibration, check, sources = _images(args, _fit_report(args.model))
     try:
         report = export_model(
             model, out, format, quantize=args.quantize, io_type=args.io_type,
@@ -140,6 +145,5 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"the export failed its check: {error}") from error
     except ValueError as error:
         raise UserError(str(error)) from error
-    say(f"class names in {report['files']['info']}")
-    print(_summary(args.model, report))
+    print(_summary(args.model, report, sources))
     return 0

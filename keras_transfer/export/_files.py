@@ -22,8 +22,7 @@ def sidecars(path: str, directory_artifact: bool) -> dict[str, str]:
     """`{"labels": ..., "info": ...}`: inside a SavedModel directory, else beside OUT."""
     if directory_artifact:
         return {"labels": os.path.join(path, LABELS), "info": os.path.join(path, INFO)}
-    folder = os.path.dirname(os.path.abspath(path))
-    return {"labels": os.path.join(folder, LABELS), "info": f"{path}.{INFO}"}
+    return {"labels": os.path.join(os.path.dirname(path), LABELS), "info": f"{path}.{INFO}"}
 
 
 def labels_text(class_names: list[str]) -> bytes:
