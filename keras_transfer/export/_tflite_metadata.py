@@ -2,7 +2,8 @@
 
 Two layers, as TFLite Support's `MetadataPopulator` writes them (and as the
 LiteRT / MediaPipe image classifiers and Android Studio's model binding read
-them), without that package (it does not install beside TensorFlow 2.21):
+them), without that package (`tflite-support` 0.4.4, its last release, pins
+protobuf 3.20, which TensorFlow 2.21's protobuf 7 cannot be replaced by):
 
 1. A `ModelMetadata` flatbuffer (file identifier `M001`, the schema of
    `tensorflow_lite_support/metadata/metadata_schema.fbs`) in a buffer of the
