@@ -38,6 +38,7 @@ _COMMANDS = {
     "predict": (_arguments.add_predict, "predict"),
     "evaluate": (_arguments.add_evaluate, "evaluate"),
     "export": (_arguments.add_export, "export"),
+    "rank": (_arguments.add_rank, "rank"),
 }
 
 

@@ -338,3 +338,54 @@ def add_export(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     export.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     return export
+
+
+def add_rank(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    rank = subparsers.add_parser(
+        "rank",
+        help="rank pretrained backbones for a folder of class subfolders, without "
+        "fine-tuning (kNN, linear probe, LogME, H-score)",
+        description=(
+            "DATA_DIR holds one subfolder per class. Each backbone's pooled features "
+            "are computed once for every image; kt.rank_backbones scores them "
+            "(cross-validated kNN and linear-probe accuracy, LogME, H-score, the "
+            "known ImageNet top-1) and recommends one. Writes --out (JSON) with a "
+            "markdown table and a PNG beside it (matplotlib: the demo extra), and "
+            "prints the `keras-transfer fit` command for the recommended backbone. "
+            "A backbone that fails to load or run is reported; the others rank."
+        ),
+    )
+    rank.add_argument("data_dir", metavar="DATA_DIR")
+    rank.add_argument(
+        "--backbones",
+        nargs="+",
+        required=True,
+        metavar="BACKBONE",
+        help="what `fit --backbone` takes: EfficientNetLite0/1/2, a keras.applications "
+        "name (with --weights NAME=PATH), a TF Hub SavedModel",
+    )
+    rank.add_argument(
+        "--weights",
+        nargs="+",
+        default=None,
+        metavar="NAME=PATH",
+        help="local weights file of a keras.applications backbone, e.g. "
+        "MobileNetV2=mobilenet_v2.h5",
+    )
+    rank.add_argument("--image-size", type=int, default=None, help="default 224")
+    rank.add_argument(
+        "--rule",
+        choices=("knn", "linear_probe", "logme", "hscore", "imagenet_top1"),
+        default="knn",
+        help="the score the recommendation maximises (default knn)",
+    )
+    rank.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    rank.add_argument("--k", type=int, default=10, help="kNN neighbours (default 10)")
+    rank.add_argument("--batch-size", type=int, default=32)
+    rank.add_argument("--seed", type=int, default=0)
+    rank.add_argument(
+        "--out", default="rank.json", help="JSON report; .md and .png beside it (default rank.json)"
+    )
+    rank.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    _common(rank)
+    return rank
