@@ -128,6 +128,8 @@ def to_record(layer: keras.Layer) -> dict:
 def apply_record(layer: keras.Layer, record: dict) -> str:
     """Sets the flags of a `to_record` record on `layer` (a rebuilt copy).
 
+    A record without `"variables"` sets the layer flags only.
+
     Returns:
         `""` when the flags were set; otherwise why nothing was set (the
         layers or weights of `layer` differ from those recorded).
@@ -140,7 +142,9 @@ def apply_record(layer: keras.Layer, record: dict) -> str:
             f"{layer.name!r}, or their classes differ"
         )
     variables = list(layer.weights)
-    flags = list(record.get("variables", []))
+    flags = record.get("variables")
+    if flags is None:  # layer flags only
+        flags, variables = [], []
     if len(flags) != len(variables):
         return f"{len(flags)} weights were recorded, {layer.name!r} has {len(variables)}"
     restore(

@@ -123,9 +123,11 @@ class StatefulBackbone(keras.Layer):
 
     def _apply_state(self, state: dict) -> None:
         layers = list(walk(self.layer))
+        record = state.get("trainable")
         for entry in state.get("lora") or []:
             index, rank = entry.get("index"), entry.get("lora_rank")
-            if rank is None:  # stripped by `merge_lora`: serve merged kernels
+            if rank is None:  # stripped by `merge_lora`: no adapters, so the
+                record = {"layers": (record or {}).get("layers", [])}  # layer flags
                 continue
             if not isinstance(index, int) or index >= len(layers):
                 _warn(self, f"LoRA entry {entry!r} names no layer")
@@ -133,7 +135,6 @@ class StatefulBackbone(keras.Layer):
             layer = layers[index]
             if not getattr(layer, "lora_enabled", False):
                 layer.enable_lora(rank, lora_alpha=entry.get("lora_alpha"))
-        record = state.get("trainable")
         if record:
             reason = _trainability.apply_record(self.layer, record)
             if reason:
