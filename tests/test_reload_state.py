@@ -7,6 +7,7 @@ set changed (an unwrapped backbone), and never crashes.
 """
 
 import os
+import textwrap
 import warnings
 
 import _hub_backbones as hub
@@ -203,3 +204,16 @@ def test_a_state_that_does_not_fit_warns_and_changes_nothing():
 def test_rejects_what_is_not_a_layer():
     with pytest.raises(TypeError, match="`layer` must be a Keras layer"):
         StatefulBackbone("vit")
+
+
+def test_docstring_example_runs(tmp_path, monkeypatch):
+    # Not exported from `keras_transfer.layers` yet, so tests/test_docstrings.py
+    # does not reach it: run its example here.
+    import re
+
+    from keras_transfer.layers import stateful_backbone
+
+    monkeypatch.chdir(tmp_path)
+    doc = stateful_backbone.StatefulBackbone.__doc__
+    code = re.search(r"```python\n(.*?)```", doc, re.DOTALL).group(1)
+    exec(compile(textwrap.dedent(code), "StatefulBackbone example", "exec"), {})
