@@ -9,4 +9,5 @@ from keras_transfer.recipe.fine_tuning import (
     FineTuneResult,
     balanced_class_weight,
     fine_tune,
+    softened_class_weight,
 )

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import keras_transfer as kt
-from keras_transfer.recipe import balanced_class_weight, fine_tuning
+from keras_transfer.recipe import balanced_class_weight, fine_tuning, softened_class_weight
 
 
 def _model(seed=0, classes=3):
@@ -63,6 +63,15 @@ def test_balanced_class_weight_known_answer():
     assert weights == pytest.approx({0: 4 / (2 * 3), 1: 4 / (2 * 1), 2: 0.0})
 
 
+def test_softened_class_weight_known_answer():
+    # balanced: 2/3 and 2; square roots 0.8165 and 1.4142; per-sample mean
+    # (3 * 0.8165 + 1.4142) / 4 = 0.9659
+    weights = softened_class_weight(np.array([0, 0, 0, 1]), 2)
+    mean = (3 * np.sqrt(2 / 3) + np.sqrt(2)) / 4
+    assert weights == pytest.approx({0: np.sqrt(2 / 3) / mean, 1: np.sqrt(2) / mean})
+    assert weights[1] / weights[0] == pytest.approx(np.sqrt(3))
+
+
 @pytest.mark.parametrize("imbalanced", [True, False])
 def test_auto_class_weight_and_the_kept_epoch(imbalanced):
     x, y = _data(60)
@@ -75,7 +84,7 @@ def test_auto_class_weight_and_the_kept_epoch(imbalanced):
     report = result.report
     if imbalanced:
         counts = np.bincount(y[fine_tuning._stratified_split(y, 0.2, 0)[0]])
-        expected = balanced_class_weight(y[fine_tuning._stratified_split(y, 0.2, 0)[0]], 3)
+        expected = softened_class_weight(y[fine_tuning._stratified_split(y, 0.2, 0)[0]], 3)
         assert report["class_weight"] == pytest.approx(expected)
         assert report["class_counts"] == counts.tolist()
     else:
