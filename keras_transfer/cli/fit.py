@@ -275,7 +275,7 @@ def _train(args: argparse.Namespace, paths: dict, size: int, start: float) -> di
                 learning_rate=args.fine_tune_learning_rate, decay=args.decay,
                 views=args.views,
                 class_weight=None if args.class_weight == "none" else args.class_weight,
-                seed=args.seed, verbose=1,
+                jit_compile=choice.jit_compile, seed=args.seed, verbose=1,
             )  # fmt: skip
     except ValueError as error:
         raise UserError(f"kt.fine_tune refused the model or data: {error}") from error
@@ -296,8 +296,6 @@ def _train(args: argparse.Namespace, paths: dict, size: int, start: float) -> di
         "precision": {
             "policy": model.dtype_policy.name,
             "jit_compile": choice.jit_compile,
-            "jit_compile_note": "the choice made; kt.fine_tune compiles its own "
-            "models with Keras's default jit_compile",
             "backend": keras.backend.backend(),
             "device": f"{device['kind']}: {device['name']}",
             "reason": choice.reason,

@@ -288,6 +288,7 @@ def fine_tune(
     tta: object = "auto",
     cache: bool = True,
     time_budget: float | None = None,
+    jit_compile: object = "auto",
     seed: int = 0,
     verbose: int = 1,
 ) -> FineTuneResult:
@@ -357,6 +358,10 @@ def fine_tune(
         time_budget: seconds for the whole call: an epoch (or a stage) that
             would end past it, judged by the epoch before, is not started;
             the report says where it stopped. Defaults to `None` (no limit).
+        jit_compile: passed to `compile` of every model the recipe trains
+            (XLA lost 3-7x for convnets on 2-core CPUs: choose per device,
+            e.g. with `keras_transfer.throughput.select_precision`). Defaults
+            to `"auto"` (Keras's choice).
         seed: seeds the split, the epoch orders and the views. Defaults to
             `0`.
         verbose: `1` prints a line per epoch. Defaults to `1`.
@@ -432,6 +437,7 @@ def fine_tune(
         head_cut.upper.compile(
             optimizer=keras.optimizers.Adam(head_learning_rate),
             loss="sparse_categorical_crossentropy",
+            jit_compile=jit_compile,
         )
         finished = _epochs(
             head_cut.upper, _Cached(head_features), y, (val_head, y_val), head_epochs,
@@ -466,6 +472,7 @@ def fine_tune(
             optimizer=LayerwiseLR(keras.optimizers.Adam(schedule), decay=decay,
                                   groups=groups[:count], warn_unmatched=False),
             loss="sparse_categorical_crossentropy",
+            jit_compile=jit_compile,
         )  # fmt: skip
         train_start = time.perf_counter()
         finished = _epochs(
