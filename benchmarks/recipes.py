@@ -11,7 +11,7 @@ ImageNet weights and sees only the 1,968 training cells (its own validation
 split is carved from them); the 656 test cells are scored once, at the end.
 
 Arms (each stops at `--budget` seconds of wall time, extraction included):
-- `fine_tune`: `kt.fine_tune` defaults.
+- `fine_tune`: `kt.fine_tune` defaults, `time_budget=--budget`.
 - `logreg`: frozen pooled features + scikit-learn LogisticRegression
   (C chosen on a validation split of the training cells from 1e-3..1).
 - `guide`: keras.io "Transfer learning & fine-tuning": frozen base called with
@@ -155,7 +155,7 @@ def arm_fine_tune(x, y, seed, budget, size):
     import keras_transfer as kt
 
     model, _ = classifier(size, seed=seed)
-    result = kt.fine_tune(model, x, y, seed=seed, verbose=1)
+    result = kt.fine_tune(model, x, y, seed=seed, time_budget=budget, verbose=1)
     report = result.report
     return model, {"report": _plain(report), "tta": report["tta"]}
 
