@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import keras_transfer as kt
+from keras_transfer._layers import walk
 from keras_transfer.callbacks import GradualUnfreeze
 from keras_transfer.layers.stateful_backbone import StatefulBackbone
 from keras_transfer.lora import merge_lora
@@ -186,10 +187,10 @@ def test_config_round_trip(config_round_trip):
     wrapper = model.layers[1]
     kt.enable_lora(model, rank=2, groups=["transformer_block_3"])
     restored = config_round_trip(wrapper)
-    flags = [layer.trainable for layer in kt._layers.walk(restored.layer)]
-    assert flags == [layer.trainable for layer in kt._layers.walk(backbone)]
+    flags = [layer.trainable for layer in walk(restored.layer)]
+    assert flags == [layer.trainable for layer in walk(backbone)]
     assert sum(getattr(layer, "lora_enabled", False)
-               for layer in kt._layers.walk(restored.layer)) == 2
+               for layer in walk(restored.layer)) == 2
 
 
 def test_a_state_that_does_not_fit_warns_and_changes_nothing():
@@ -198,7 +199,7 @@ def test_a_state_that_does_not_fit_warns_and_changes_nothing():
     other = hub.vit(num_layers=2)
     with pytest.warns(UserWarning, match="was not applied"):
         wrapper = StatefulBackbone(other, state={"trainable": state["trainable"]})
-    assert all(layer.trainable for layer in kt._layers.walk(wrapper.layer))
+    assert all(layer.trainable for layer in walk(wrapper.layer))
 
 
 def test_rejects_what_is_not_a_layer():
