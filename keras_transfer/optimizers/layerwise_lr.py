@@ -406,6 +406,9 @@ class LayerwiseLR(keras.optimizers.Optimizer):
         saved = self._saved_among(current)
         restored = False
         if saved is not None:
+            # A load replaces the state: start over from the saved set, so
+            # that the group optimizers are those it was saved with.
+            self._applied, self._group_optimizers = {}, {}
             self.build(saved)
             if _fits(store, self.variables):
                 _assign(store, self.variables)
