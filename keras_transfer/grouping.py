@@ -191,7 +191,7 @@ def layer_groups(
     return _LayerGroups(groups)
 
 
-def holds_blocks(layer: keras.Layer) -> bool:
+def _holds_blocks(layer: keras.Layer) -> bool:
     """True for a layer `layer_groups` looks inside rather than keeping whole.
 
     A model with layers (a nested functional backbone), or a plain layer
@@ -220,7 +220,7 @@ def holds_blocks(layer: keras.Layer) -> bool:
 def _units(layer: keras.Layer) -> Iterator[tuple[keras.Layer, int]]:
     """Yields (unit: a layer with weights, id of its container), forward order.
 
-    Looks into the layers `holds_blocks` accepts, each layer once.
+    Looks into the layers `_holds_blocks` accepts, each layer once.
     """
     seen: set[int] = set()
 
@@ -229,7 +229,7 @@ def _units(layer: keras.Layer) -> Iterator[tuple[keras.Layer, int]]:
             if id(sub) in seen:
                 continue
             seen.add(id(sub))
-            if holds_blocks(sub):
+            if _holds_blocks(sub):
                 yield from visit(sub)
             elif sub.weights:
                 yield sub, id(container)
@@ -251,7 +251,7 @@ def _is_squeeze_excite(layer: keras.Layer) -> bool:
 
 
 def _automatic_groups(model: keras.Layer) -> list[LayerGroup]:
-    if not holds_blocks(model):
+    if not _holds_blocks(model):
         return [LayerGroup(model.name, (model,))]
     units = list(_units(model))
     # (container id, block key or a unit's own key) per unit, forward order.
@@ -339,7 +339,7 @@ def _groups_from_spec(
             if not matched:
                 missing.append(pattern)
             for layer in matched:
-                if holds_blocks(layer):
+                if _holds_blocks(layer):
                     members = [unit for unit, _ in _units(layer)]
                 else:
                     members = [layer]

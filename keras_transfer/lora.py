@@ -15,7 +15,11 @@ What Keras does with the adapters when saving (Keras 3.15, tested in
   the weights file holds the MERGED kernel and no `A`, `B`. Loading gives a
   model that predicts the same, with adapters re-created and set to zero
   (both `A` and `B`), so their gradients are zero: a reloaded model cannot
-  continue LoRA training (call `enable_lora` on a merged copy instead).
+  continue LoRA training (call `enable_lora` on a merged copy instead),
+  unless the backbone is wrapped in
+  `keras_transfer.layers.stateful_backbone.StatefulBackbone`, which saves
+  the adapters and unmerged kernels and puts them back (and the LoRA ranks
+  of layers whose config does not carry them: keras-hub blocks).
 - `model.export(...)` (SavedModel): traces `call`, so the artifact holds
   `W`, `A` and `B` as separate variables and adds `A @ B` at every call.
   Export `merge_lora(model)` to serve plain kernels.

@@ -43,7 +43,10 @@ class GradualUnfreeze(keras.callbacks.Callback):
     The stage is a function of the epoch number only, so a run restarted with
     `keras.callbacks.BackupAndRestore` or `fit(initial_epoch=k)` continues at
     the right stage; list it before `BackupAndRestore` so that the optimizer
-    state saved at a later stage is restored too. The stage (`unfreeze_stage`) and the number of trainable
+    state saved at a later stage is restored too. A model reloaded with
+    `keras.models.load_model` continues likewise when its backbone is
+    wrapped in `keras_transfer.layers.stateful_backbone.StatefulBackbone`
+    (which saves the flags the run began with). The stage (`unfreeze_stage`) and the number of trainable
     variables (`trainable_weights`) are added to the epoch `logs`, hence to
     `History`.
 
