@@ -4,8 +4,8 @@ Plain kNN accuracy predicted fine-tuned accuracy better than 22 dedicated
 transferability metrics on 16 data sets (arXiv:2503.18528). Cosine
 similarity on centred features (the mean over all samples is label-free, so
 it leaks nothing); each held-out sample takes the majority class of its `k`
-nearest training samples, ties to the class with the larger summed
-similarity.
+nearest training samples (`k` at most the smallest class's training
+count), ties to the class with the larger summed similarity.
 """
 
 from __future__ import annotations
@@ -27,7 +27,10 @@ def knn_predictions(features: np.ndarray, y: np.ndarray, fold: np.ndarray, k: in
     for f in np.unique(fold):
         test, train = fold == f, fold != f
         similarity = z[test] @ z[train].T
-        k_used = min(k, int(train.sum()))
+        counts = np.bincount(y[train])
+        # No more neighbours than the smallest class has training samples: with
+        # k near n, every prediction would be the training set's majority.
+        k_used = max(1, min(k, int(counts[counts > 0].min())))
         nearest = np.argpartition(-similarity, k_used - 1, axis=1)[:, :k_used]
         labels = y[train][nearest]
         near_similarity = np.take_along_axis(similarity, nearest, axis=1)

@@ -89,10 +89,20 @@ def test_knn_tie_goes_to_the_nearer_class():
     # Centred already (mean 0). Sample 0's two nearest: sample 1 (class 1, nearer)
     # and sample 2 (class 0): one vote each, so the nearer class wins.
     f = np.array([[1, 0], [0.9, 0.2], [0.5, 1], [-1, 0], [-0.9, -0.2], [-0.5, -1]])
-    y = np.array([0, 1, 0, 0, 0, 0])
+    y = np.array([0, 1, 0, 0, 1, 0])
     fold = np.array([0, 1, 1, 1, 1, 1])
     assert knn_predictions(f, y, fold, k=2)[0] == 1
-    assert knn_predictions(f, y, fold, k=3)[0] == 0  # sample 3 is class 0: 2 votes to 1
+    # k is capped at the smallest class's training count (2 here): the same.
+    assert knn_predictions(f, y, fold, k=10)[0] == 1
+
+
+def test_knn_k_never_exceeds_the_smallest_class():
+    # 6 + 6 separable samples, k=10: uncapped, the held-out sample's own class
+    # would be outvoted by the other class's full count.
+    f = np.r_[np.full((6, 2), [1.0, 0.0]), np.full((6, 2), [-1.0, 0.0])]
+    f += np.random.default_rng(0).normal(0, 0.01, f.shape)
+    y = np.repeat([0, 1], 6)
+    assert knn_accuracy(f, y, stratified_folds(y, 5, seed=0), k=10) == 1.0
 
 
 def test_linear_probe_matches_scikit_learn_logistic_regression():
