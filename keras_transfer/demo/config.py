@@ -10,6 +10,9 @@ import dataclasses
 from keras_transfer.demo.data import IMAGE_SIZE
 
 ARMS = ("scratch", "frozen", "full", "gradual")
+# Arms run only when asked for (`--arms ... recipe`): `recipe` is
+# `kt.fine_tune` with its defaults (it carves its own validation split).
+OPTIONAL_ARMS = ("recipe",)
 TASKS = ("digits", "solar")  # the first is the default (see `--task`)
 # `k = 0` in `ks` stands for the whole training pool (the full split).
 ALL = 0

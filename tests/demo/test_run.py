@@ -36,3 +36,28 @@ def test_the_demo_and_applications_never_import_the_cli():
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     ).stdout  # fmt: skip
     assert out.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.slow
+def test_the_recipe_arm_runs_kt_fine_tune(tmp_path, monkeypatch):
+    from keras_transfer.demo import arms
+
+    calls = []
+    real = arms.fine_tune
+
+    def spy(model, x, y, **kwargs):
+        calls.append((len(x), kwargs["seed"]))
+        return real(model, x, y, **kwargs)
+
+    monkeypatch.setattr(arms, "fine_tune", spy)
+    config = demo.DemoConfig(
+        backbone_source="keras", cache_dir=str(tmp_path), ks=(2,), seeds=(1,),
+        num_test=50, image_size=32,
+    )  # fmt: skip
+    results = demo.run_demo(config, ("recipe",))
+    (run,) = results["runs"]
+    assert calls == [(2 * 10, 1)]  # k=2 of each of 10 digits, the cell's seed
+    assert run["arm"] == "recipe" and run["k"] == 2
+    # 50 test digits: the accuracy is a count of them
+    assert run["accuracy"] * 50 == pytest.approx(round(run["accuracy"] * 50))
+    assert "| 2 | recipe |" in demo.markdown_table(results)

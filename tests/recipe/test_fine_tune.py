@@ -191,3 +191,13 @@ def test_time_budget_stops_before_an_epoch_that_would_overrun(monkeypatch):
     # epochs end at 10, 20, 30; a fourth would end at 40 > 35: not started
     assert [row["phase"] for row in result.history] == ["head"] * 3
     assert result.report["stopped_by_time_budget"] is True and result.report["stages"] == []
+
+
+def test_every_class_with_two_samples_gets_one_validation_sample():
+    y = np.array([0, 0, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2])
+    train, held = fine_tuning._stratified_split(y, 0.2, 0)
+    assert np.bincount(y[held]).tolist() == [1, 1, 2]
+    assert sorted(np.r_[train, held].tolist()) == list(range(15))
+    x, _ = _data(3)
+    with pytest.raises(ValueError, match="at least two samples of some class"):
+        kt.fine_tune(_model(), x, np.arange(3), verbose=0)
