@@ -3,7 +3,11 @@ import numpy as np
 import pytest
 
 import keras_transfer as kt
-from keras_transfer.recipe import balanced_class_weight, fine_tuning, softened_class_weight
+from keras_transfer.recipe import (
+    balanced_class_weight,
+    fine_tuning,
+    softened_class_weight,
+)
 
 
 def _model(seed=0, classes=3):
