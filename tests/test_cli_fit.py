@@ -503,3 +503,61 @@ def test_bad_arguments(capsys, folder, tmp_path, monkeypatch, extra, fragment):
     monkeypatch.chdir(tmp_path)
     result = _fit(capsys, folder, "--backbone", "MobileNetV2", *extra)
     _assert_user_error(*result, fragment)
+
+
+# -- resume after an interruption (OUT.backup/) -------------------------------
+
+_RESUME_ARGS = ("--image-size", SIZE, "--epochs", 3, "--head-epochs", 3, "--batch-size", 8,
+                "--validation-split", 0.25, "--learning-rate", 0.05)  # fmt: skip
+
+
+def _model_weights(path):
+    model = keras.saving.load_model(path, safe_mode=False)
+    return [keras.ops.convert_to_numpy(w) for w in model.weights]
+
+
+@pytest.mark.tensorflow_only
+def test_an_interrupted_fit_resumes_to_the_uninterrupted_model(
+    capsys, folder, tmp_path, hub_savedmodel, monkeypatch
+):
+    from keras_transfer.recipe import _backup
+
+    monkeypatch.setattr(_backup, "COST_RATIO", 0.0)  # every epoch saved
+    args = (folder, "--backbone", hub_savedmodel, *_RESUME_ARGS)
+    status, _, err = _fit(capsys, *args, "--out", tmp_path / "plain.keras")
+    assert status == 0, err
+    out, backup = tmp_path / "model.keras", tmp_path / "model.backup"
+    original, saves = _backup.Backup.save, []
+
+    def interrupted(self, *a, **k):  # Ctrl-C right after the 4th epoch's backup
+        original(self, *a, **k)
+        saves.append(1)
+        if len(saves) == 4:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_backup.Backup, "save", interrupted)
+        status, _, err = _fit(capsys, *args, "--out", out)
+    assert status == 130
+    assert (backup / "state.json").exists()  # kept after the failure
+    assert not out.exists()
+    status, stdout, err = _fit(capsys, *args, "--out", out, "--resume")
+    assert status == 0, err
+    assert "Found the backup of an interrupted run" in err
+    assert not backup.exists()  # removed after success
+    report = json.loads((tmp_path / "model.json").read_text())
+    assert report["resumed_from"]["epochs_done"] == 4
+    assert "- resumed: yes, after 4 epoch(s) (stage 1, epoch 1)" in stdout
+    plain = json.loads((tmp_path / "plain.json").read_text())
+    assert [r["loss"] for r in report["history"]] == pytest.approx(
+        [r["loss"] for r in plain["history"]], rel=1e-5
+    )
+    for a, b in zip(_model_weights(out), _model_weights(tmp_path / "plain.keras")):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert "- resumed: no" in (tmp_path / "plain.md").read_text()
+
+
+def test_resume_without_a_backup_is_refused_before_any_work(capsys, folder, tmp_path):
+    result = _fit(capsys, folder, "--backbone", "/no/such/path", "--resume",
+                  "--out", tmp_path / "model.keras")  # fmt: skip
+    _assert_user_error(*result, "--resume` found no backup", "model.backup")

@@ -207,6 +207,13 @@ def add_fit(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     fit.add_argument("--validation-dir", default=None)
     fit.add_argument("--out", default="model.keras", help="output .keras file (default model.keras)")
     fit.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    fit.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run whose backup is OUT.backup/ (kept beside "
+        "--out while fit runs, removed after success); rerunning the same command "
+        "resumes too, --resume only insists that there is a backup",
+    )
     fit.add_argument("--seed", type=int, default=0)
     _common(fit)
     return fit

@@ -13,6 +13,13 @@ class weights when imbalanced, flips as views, the epoch with the best
 validation balanced accuracy kept); save the self-contained `.keras` model
 (class names inside, `_model_file`) + JSON + markdown through temporary files
 renamed into place. The global dtype policy is restored afterwards.
+
+While it trains, `fit` keeps `OUT.backup/` beside `--out` (`fine_tune`'s
+`backup_dir`: weights, optimizer state, generator and history after epochs);
+an interrupted run leaves it, and the same command run again (or with
+`--resume`, which insists on a backup) continues from it to the model an
+uninterrupted run gives. It is removed after success; the report says
+whether the run was resumed.
 """
 
 from __future__ import annotations
@@ -49,6 +56,25 @@ def output_paths(out: str) -> dict[str, str]:
         )
     stem = out[: -len(".keras")]
     return {"model": out, "json": stem + ".json", "markdown": stem + ".md"}
+
+
+def backup_path(out: str) -> str:
+    """`OUT.backup`: the folder where `fit` keeps its progress while it runs."""
+    return out[: -len(".keras")] + ".backup"
+
+
+def _check_backup(backup: str, resume: bool) -> bool:
+    """Whether a backup is there to continue; `--resume` insists on one."""
+    found = os.path.isfile(os.path.join(backup, "state.json"))
+    if resume and not found:
+        raise UserError(
+            f"`--resume` found no backup to continue in {backup!r} (a run that "
+            "finished removes it; one that never saved an epoch has none). Rerun "
+            f"without --resume to start. Received: resume=True, out={backup[:-7]}.keras"
+        )
+    if found:
+        say(f"Found the backup of an interrupted run in {backup}: continuing it")
+    return found
 
 
 def check_outputs(paths: dict[str, str], overwrite: bool) -> None:
@@ -202,9 +228,19 @@ def _markdown(report: dict) -> str:
         f"- flip TTA recommended: {'yes' if tuned['tta'] else 'no'}",
         f"- train accuracy: {report['train_accuracy']:.3f}",
         f"- wall time: {report['seconds']:.1f} s",
+        _resumed_line(tuned.get("resumed_from")),
         f"- model: {report['model']} (class names inside: {_model_file.METADATA})",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _resumed_line(resumed: dict | None) -> str:
+    if not resumed:
+        return "- resumed: no (one uninterrupted run)"
+    return (
+        f"- resumed: yes, after {resumed['epochs_done']} epoch(s) ({resumed['phase']}, "
+        f"epoch {resumed['phase_epoch']}) from the backup {resumed['directory']}"
+    )
 
 
 def _load(train: list, validation: list, size: int) -> tuple:
@@ -276,6 +312,7 @@ def _train(args: argparse.Namespace, paths: dict, size: int, start: float) -> di
                 views=args.views,
                 class_weight=None if args.class_weight == "none" else args.class_weight,
                 jit_compile=choice.jit_compile, seed=args.seed, verbose=1,
+                backup_dir=backup_path(paths["model"]),
             )  # fmt: skip
     except ValueError as error:
         raise UserError(f"kt.fine_tune refused the model or data: {error}") from error
@@ -322,6 +359,7 @@ def _train(args: argparse.Namespace, paths: dict, size: int, start: float) -> di
         "validation_tta": tuned["validation_tta"],
         "tta_recommended": tuned["tta"],
         "validation_files": [path for path, _ in validation],
+        "resumed_from": tuned.get("resumed_from"),
         "model": paths["model"],
     }
     # An uncompiled model of the same layers: the file needs no optimizer class.
@@ -337,6 +375,7 @@ def run(args: argparse.Namespace) -> int:
     _check_args(args)
     paths = output_paths(args.out)
     check_outputs(paths, args.overwrite)
+    _check_backup(backup_path(paths["model"]), args.resume)
     size = args.image_size or DEFAULT_IMAGE_SIZE
     policy = keras.config.dtype_policy()
     try:
