@@ -30,14 +30,13 @@ def _write_folder(root, per_class=6):
 
 
 @pytest.fixture(scope="module")
-def mobilenet_weights(tmp_path_factory):
-    """A local weights file for keras.applications.MobileNetV2 (nothing downloaded)."""
-    path = tmp_path_factory.mktemp("weights") / "mobilenet_v2.weights.h5"
+def v3_weights(tmp_path_factory):
+    """A local weights file for keras.applications.MobileNetV3Small (no download)."""
+    path = str(tmp_path_factory.mktemp("weights") / "v3_small.weights.h5")
     keras.utils.set_random_seed(1)
-    keras.applications.MobileNetV2(
-        weights=None, include_top=False, input_shape=(SIZE, SIZE, 3)
-    ).save_weights(str(path))
-    return str(path)
+    build = keras.applications.MobileNetV3Small
+    build(weights=None, include_top=False, input_shape=(SIZE, SIZE, 3)).save_weights(path)
+    return path
 
 
 def _rank(capsys, *argv):
@@ -47,15 +46,15 @@ def _rank(capsys, *argv):
 
 
 @pytest.mark.slow
-def test_rank_a_folder_with_a_failing_backbone(capsys, tmp_path, mobilenet_weights):
+def test_rank_a_folder_with_a_failing_backbone(capsys, tmp_path, v3_weights):
     folder = _write_folder(tmp_path / "data")
     out = tmp_path / "rank.json"
-    backbones = ["MobileNetV2", "NoSuchNet"]
+    backbones = ["MobileNetV3Small", "NoSuchNet"]
     if keras.backend.backend() == "tensorflow":  # SavedModels are TensorFlow's
         backbones.insert(0, export_tiny_savedmodel(str(tmp_path / "sm"), SIZE))
     status, stdout, err = _rank(
         capsys, folder, "--backbones", *backbones, "--weights",
-        f"MobileNetV2={mobilenet_weights}", "--image-size", SIZE, "--out", out,
+        f"MobileNetV3Small={v3_weights}", "--image-size", SIZE, "--out", out,
     )  # fmt: skip
     assert status == 0, err
     report = json.loads(out.read_text())
@@ -66,7 +65,8 @@ def test_rank_a_folder_with_a_failing_backbone(capsys, tmp_path, mobilenet_weigh
     rows = {row["name"]: row for row in report["candidates"]}
     assert list(rows) == backbones
     assert rows["NoSuchNet"]["status"] == "failed" and "NoSuchNet" in rows["NoSuchNet"]["error"]
-    assert rows["MobileNetV2"]["status"] == "ok" and rows["MobileNetV2"]["feature_dim"] == 1280
+    assert rows["MobileNetV3Small"]["status"] == "ok", rows["MobileNetV3Small"]["error"]
+    assert rows["MobileNetV3Small"]["feature_dim"] == 576
     ran = [name for name, row in rows.items() if row["status"] == "ok"]
     assert report["recommended"] in ran
     best = max(rows[name]["scores"]["knn"] for name in ran)
@@ -79,8 +79,8 @@ def test_rank_a_folder_with_a_failing_backbone(capsys, tmp_path, mobilenet_weigh
     command = report["fit_command"]
     assert command.startswith(f"keras-transfer fit {folder} --backbone ")
     assert command.endswith(f"--image-size {SIZE}")
-    if report["recommended"] == "MobileNetV2":
-        assert f"--weights {mobilenet_weights}" in command
+    if report["recommended"] == "MobileNetV3Small":
+        assert f"--weights {v3_weights}" in command
     assert command in stdout and "failed: " in stdout
     markdown = (tmp_path / "rank.md").read_text()
     assert "| # | candidate | kNN acc |" in markdown and command in markdown
