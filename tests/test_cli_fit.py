@@ -232,12 +232,16 @@ def test_an_imbalanced_folder_gets_class_weights(capsys, tmp_path, hub_savedmode
         assert tuned["class_weight"] is None
         assert "- class weights: none (--class-weight none" in markdown
         return
-    # scikit-learn's "balanced": n / (classes * count).
-    assert tuned["class_weight"] == pytest.approx({"0": 12 / 18, "1": 2.0})
+    # the square roots of scikit-learn's "balanced" (n / (classes * count): 2/3
+    # and 2), scaled to a mean of 1 per sample over the 9 + 3 training images
+    root = np.sqrt([12 / 18, 2.0])
+    expected = root / ((9 * root[0] + 3 * root[1]) / 12)
+    assert tuned["class_weight"] == pytest.approx({"0": expected[0], "1": expected[1]})
     assert report["class_weight_reason"] == (
-        "auto: largest class 3.00x the smallest (> 1.5x): balanced weights"
+        "auto: largest class 3.00x the smallest (> 1.5x): softened (square-root) "
+        "balanced weights"
     )
-    assert "- class weights: bright 0.667, dark 2.000 (auto: largest class 3.00x" in markdown
+    assert "- class weights: bright 0.845, dark 1.464 (auto: largest class 3.00x" in markdown
 
 
 def _quick_fit(capsys, folder, tmp_path, hub_savedmodel, *extra):
@@ -561,3 +565,35 @@ def test_resume_without_a_backup_is_refused_before_any_work(capsys, folder, tmp_
     result = _fit(capsys, folder, "--backbone", "/no/such/path", "--resume",
                   "--out", tmp_path / "model.keras")  # fmt: skip
     _assert_user_error(*result, "--resume` found no backup", "model.backup")
+
+
+# -- arguments before work ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "backbone_args, fragment",
+    [
+        (["--backbone", "/no/such/path"], "no such path or name"),
+        (["--backbone", "MobileNetV2", "--weights", "/no/such.weights.h5"], "weights"),
+    ],
+)
+def test_a_bad_backbone_fails_before_any_image_is_read(
+    capsys, folder, tmp_path, monkeypatch, backbone_args, fragment
+):
+    from keras_transfer.cli import _images
+
+    decoded = []
+
+    def counted(name):
+        def never(*args, **kwargs):
+            decoded.append(name)
+            raise AssertionError(f"_images.{name} ran before the backbone was checked")
+
+        return never
+
+    for name in ("check", "load_arrays", "decode", "dataset"):
+        monkeypatch.setattr(_images, name, counted(name))
+    result = _fit(capsys, folder, *backbone_args, "--out", tmp_path / "m.keras")
+    _assert_user_error(*result, fragment)
+    assert decoded == []
+    assert "Checking images" not in result[2]

@@ -75,3 +75,82 @@ def test_fit_killed_with_sigkill_resumes_to_the_uninterrupted_model(tmp_path):
     assert len(report["history"]) == len(expected["history"])
     for a, b in zip(_weights(out), _weights(tmp_path / "plain.keras")):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+# -- progress and quiet logs --------------------------------------------------
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class _Stream:
+    def __init__(self, tty):
+        self.tty, self.text = tty, ""
+
+    def isatty(self):
+        return self.tty
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize("tty", [False, True])
+def test_progress_lines_in_a_log_and_on_a_terminal(tty):
+    from keras_transfer.cli._images import Progress
+
+    clock, stream = _Clock(), _Stream(tty)
+    shown = Progress("Checking images", 300, every=10.0, stream=stream, clock=clock)
+    for done in range(1, 301):
+        clock.now = done / 8  # 8 images per second (exact in binary), 37.5 s in all
+        shown.update(done)
+    shown.close()
+    if tty:  # one line rewritten in place, then a newline
+        assert stream.text.count("\n") == 1
+        assert stream.text.count("\r") == 300 // 2 + 1  # every 0.2 s: every 2nd image
+        assert "\rChecking images: 150/300 (8 img/s)" in stream.text
+    else:  # a plain line every 10 s, then the total
+        assert stream.text.splitlines() == [
+            "Checking images: 80/300 (8 img/s)",
+            "Checking images: 160/300 (8 img/s)",
+            "Checking images: 240/300 (8 img/s)",
+            "Checking images: 300/300 (8 img/s) in 37.5 s",
+        ]
+
+
+def test_no_progress_without_a_label():
+    from keras_transfer.cli._images import Progress
+
+    stream = _Stream(False)
+    shown = Progress(None, 10, every=0.0, stream=stream)
+    shown.update(5)
+    shown.close()
+    assert stream.text == ""
+
+
+@pytest.mark.tensorflow_only
+def test_a_default_fit_prints_no_tensorflow_log_lines(tmp_path):
+    folder = _write_folder(tmp_path / "data")
+    backbone = export_tiny_savedmodel(str(tmp_path / "hub"), SIZE)
+    argv = ["fit", folder, "--backbone", backbone, "--image-size", SIZE, "--epochs", 1,
+            "--head-epochs", 2, "--batch-size", 8, "--out", tmp_path / "m.keras"]  # fmt: skip
+    command = [sys.executable, "-m", "keras_transfer.cli", *map(str, argv)]
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    leaked = [
+        line for line in run.stderr.splitlines()
+        if line.startswith(("E0000", "I0000", "W0000", "WARNING"))
+        or "cuda" in line.lower() or "tf.function retracing" in line
+    ]  # fmt: skip
+    assert leaked == []
+    assert "Checking training images: 12/13" in run.stderr  # the progress is there
+    assert "Decoding training images: 12/12" in run.stderr
+    assert "Extracting activations: 12 images x 1 view(s)" in run.stderr

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 import tempfile
@@ -66,8 +67,10 @@ def _import_command(name: str, verbose: bool) -> object:
     TensorFlow prints its start-up lines (oneDNN, CUDA, CPU features) from C++
     before its logging reads `TF_CPP_MIN_LOG_LEVEL`, so the import runs with
     file descriptor 2 pointed at a temporary file; what it wrote is shown only
-    if the import fails. Later C++ logs below ERROR are hidden by
-    `TF_CPP_MIN_LOG_LEVEL=2`.
+    if the import fails. The device probe runs there too (`cuInit` failing on
+    a machine without a GPU logs an ERROR line from C++). Later C++ logs
+    below ERROR are hidden by `TF_CPP_MIN_LOG_LEVEL=2`, TensorFlow's Python
+    warnings (e.g. about retracing) by its logger's level.
     """
     module = f"keras_transfer.cli.{name}"
     if verbose:
@@ -78,7 +81,9 @@ def _import_command(name: str, verbose: bool) -> object:
     with tempfile.TemporaryFile() as log:
         os.dup2(log.fileno(), 2)
         try:
-            return importlib.import_module(module)
+            imported = importlib.import_module(module)
+            _probe_devices()
+            return imported
         except BaseException:
             os.dup2(saved, 2)
             log.seek(0)
@@ -87,6 +92,15 @@ def _import_command(name: str, verbose: bool) -> object:
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def _probe_devices() -> None:
+    """Lets TensorFlow (when imported) look for its devices now, and log less."""
+    tf = sys.modules.get("tensorflow")
+    if tf is None:
+        return
+    tf.config.list_physical_devices()
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def main(argv: list[str] | None = None) -> int:

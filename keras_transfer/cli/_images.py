@@ -11,6 +11,9 @@ decodes its training and validation images once into uint8 arrays
 
 from __future__ import annotations
 
+import sys
+import time
+
 import numpy as np
 import tensorflow as tf
 
@@ -56,12 +59,66 @@ def decode(path: object, size: int) -> tf.Tensor:
     return tf.ensure_shape(tf.cond(same, lambda: image, resize), (size, size, 3))
 
 
-def check(items: list, size: int, examples: int | None = _EXAMPLES) -> tuple[list, dict]:
+class Progress:
+    """`label: done/total images (rate img/s)` on stderr while a slow loop runs.
+
+    On a terminal one line rewritten in place (at most 5 times a second);
+    otherwise (a CI log, a file) a plain line every `every` seconds; a last
+    line with the total time either way. `label=None`: silent.
+
+    Args:
+        label: what is being done, e.g. "Checking training images".
+        total: the number of images.
+        every: seconds between lines when not on a terminal. Defaults to `10`.
+        stream: where to write. Defaults to `None` (`sys.stderr`).
+        clock: the time source. Defaults to `time.perf_counter`.
+    """
+
+    def __init__(
+        self, label: str | None, total: int, every: float = 10.0,
+        stream: object = None, clock: object = time.perf_counter,
+    ) -> None:  # fmt: skip
+        self.label, self.total, self.every, self.clock = label, total, every, clock
+        self.stream = sys.stderr if stream is None else stream
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.start = self.last = clock()
+        self.done = 0
+
+    def _line(self, seconds: float) -> str:
+        rate = self.done / seconds if seconds > 0 else 0.0
+        return f"{self.label}: {self.done}/{self.total} ({rate:.0f} img/s)"
+
+    def update(self, done: int) -> None:
+        """Records `done` images so far; writes a line when one is due."""
+        self.done = done
+        if self.label is None:
+            return
+        now = self.clock()
+        if now - self.last >= (0.2 if self.tty else self.every):
+            self.last = now
+            line = self._line(now - self.start)
+            self.stream.write(f"\r{line}" if self.tty else f"{line}\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        """Writes the last line: the count and the time taken."""
+        if self.label is None:
+            return
+        seconds = self.clock() - self.start
+        line = f"{self._line(seconds)} in {seconds:.1f} s"
+        self.stream.write(f"\r{line}\n" if self.tty else f"{line}\n")
+        self.stream.flush()
+
+
+def check(
+    items: list, size: int, examples: int | None = _EXAMPLES, progress: str | None = None
+) -> tuple[list, dict]:
     """Drops the files that do not decode; returns `(readable items, report)`.
 
     The report counts `skipped` files (with up to `examples` (all with
     `None`) `skipped_examples`: path and reason) and `resized` ones (another
     size than `size`). The files are decoded once, in parallel, via `tf.data`.
+    `progress`: a label to show the count of files read under (`Progress`).
     """
     paths = [path for path, _ in items]
     shapes = {}
@@ -70,8 +127,11 @@ def check(items: list, size: int, examples: int | None = _EXAMPLES) -> tuple[lis
             lambda p: (p, tf.shape(_decode_raw(p))[:2]),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
+        shown = Progress(progress, len(paths))
         for path, shape in data.ignore_errors().as_numpy_iterator():
             shapes[path.decode()] = tuple(shape)
+            shown.update(len(shapes))
+        shown.close()
     report = {"skipped": 0, "skipped_examples": [], "resized": 0}
     readable = []
     for path, label in items:
@@ -128,7 +188,9 @@ def dataset(
     return data.prefetch(tf.data.AUTOTUNE).with_options(host_data_options())
 
 
-def load_arrays(items: list, size: int) -> tuple[np.ndarray, np.ndarray]:
+def load_arrays(
+    items: list, size: int, progress: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Decodes `(path, label)` items into `(uint8 images, int32 labels)`.
 
     The files are decoded in parallel through `tf.data` with `decode` (the
@@ -136,6 +198,7 @@ def load_arrays(items: list, size: int) -> tuple[np.ndarray, np.ndarray]:
     uint8 holds them exactly). The recipe (`kt.fine_tune`) holds the
     decoded images in memory: `N x size x size x 3` bytes, e.g. 2,000
     images at 224 px take 301 MB (287 MiB). Items must have been `check`ed (readable).
+    `progress`: a label to show the count decoded under (`Progress`).
     """
     images = np.empty((len(items), size, size, 3), np.uint8)
     labels = np.asarray([label for _, label in items], "int32")
@@ -145,6 +208,9 @@ def load_arrays(items: list, size: int) -> tuple[np.ndarray, np.ndarray]:
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True,
         )
+        shown = Progress(progress, len(items))
         for i, image in enumerate(data.batch(64).as_numpy_iterator()):
             images[i * 64 : i * 64 + len(image)] = image
+            shown.update(i * 64 + len(image))
+        shown.close()
     return images, labels

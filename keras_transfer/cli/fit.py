@@ -124,9 +124,8 @@ def _check_args(args: argparse.Namespace) -> None:
         )
 
 
-def _items(args: argparse.Namespace, size: int) -> tuple[list, list, dict]:
+def _items(args: argparse.Namespace, size: int, classes: dict) -> tuple[list, list, dict]:
     """`(train, validation, data report)`; items are `(path, label)`, files checked."""
-    classes = _images.list_classes(args.data_dir, "DATA_DIR")
     class_names = list(classes)
     if args.validation_dir is not None:
         train = [(p, label) for label, files in enumerate(classes.values()) for p in files]
@@ -139,8 +138,10 @@ def _items(args: argparse.Namespace, size: int) -> tuple[list, list, dict]:
     else:
         split = args.validation_split or DEFAULT_VALIDATION_SPLIT
         train, validation = stratified_split(classes, split, args.seed)
-    train, report = _images.check(train, size)
-    validation, val_report = _images.check(validation, size)
+    train, report = _images.check(train, size, progress="Checking training images")
+    validation, val_report = _images.check(
+        validation, size, progress="Checking validation images"
+    )
     for key in ("skipped", "resized"):
         report[key] += val_report[key]
     report["skipped_examples"] = (report["skipped_examples"] + val_report["skipped_examples"])[:5]
@@ -164,7 +165,10 @@ def _class_weight_reason(choice: str, counts: list, used: dict | None) -> str:
         return f"--class-weight balanced (largest class {ratio:.2f}x the smallest)"
     if used is None:
         return f"auto: largest class {ratio:.2f}x the smallest (<= 1.5x): no weights"
-    return f"auto: largest class {ratio:.2f}x the smallest (> 1.5x): balanced weights"
+    return (
+        f"auto: largest class {ratio:.2f}x the smallest (> 1.5x): softened "
+        "(square-root) balanced weights"
+    )
 
 
 def _scores_line(name: str, scores: dict) -> str:
@@ -246,8 +250,8 @@ def _resumed_line(resumed: dict | None) -> str:
 def _load(train: list, validation: list, size: int) -> tuple:
     """`(x, y, x_val, y_val, memory report)`: the images decoded into uint8 arrays."""
     begin = time.perf_counter()
-    x, y = _images.load_arrays(train, size)
-    x_val, y_val = _images.load_arrays(validation, size)
+    x, y = _images.load_arrays(train, size, progress="Decoding training images")
+    x_val, y_val = _images.load_arrays(validation, size, progress="Decoding validation images")
     memory = {
         "megabytes": (x.nbytes + x_val.nbytes) / 2**20,
         "seconds": time.perf_counter() - begin,
@@ -261,8 +265,14 @@ def _load(train: list, validation: list, size: int) -> tuple:
 
 
 def _train(args: argparse.Namespace, paths: dict, size: int, start: float) -> dict:
+    # The folders are listed, then the backbone is loaded, before any image is
+    # read: a wrong --backbone or --weights fails at once. The first build
+    # (same policy) reuses it.
+    classes = _images.list_classes(args.data_dir, "DATA_DIR")
+    built = {"loaded": (keras.config.dtype_policy().name,
+                        load_backbone(args.backbone, args.weights, size))}  # fmt: skip
     say(f"Checking images in {args.data_dir} at {size}x{size} ...")
-    train, validation, data = _items(args, size)
+    train, validation, data = _items(args, size, classes)
     skipped = "; ".join(data["skipped_examples"][:3])
     say(
         f"{data['num_train']} training / {data['num_validation']} validation images, "
@@ -277,12 +287,12 @@ def _train(args: argparse.Namespace, paths: dict, size: int, start: float) -> di
             f"Received: {data['num_validation']} validation images"
         )
     batch = min(args.batch_size, len(train))
-    built = {}
 
     def build() -> keras.Model:
-        backbone, preprocess, built["description"] = load_backbone(
-            args.backbone, args.weights, size
-        )
+        policy, loaded = built.pop("loaded", (None, None))
+        if policy != keras.config.dtype_policy().name:
+            loaded = load_backbone(args.backbone, args.weights, size)
+        backbone, preprocess, built["description"] = loaded
         keras.utils.set_random_seed(args.seed)
         built["backbone"] = backbone
         return build_model(backbone, preprocess, size, len(data["class_names"]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 
 import keras
@@ -177,13 +178,21 @@ def _set_trainable(model: keras.Model, groups: list, count: int) -> None:
 
 
 def _extract(
-    lower: keras.Model, x: np.ndarray, views: str, batch_size: int
+    lower: keras.Model, x: np.ndarray, views: str, batch_size: int, verbose: int = 0
 ) -> np.ndarray:
-    """`(views, n, ...)` activations of every view of `x` (inference mode)."""
+    """`(views, n, ...)` activations of every view of `x` (inference mode).
+
+    `verbose`: a line first, then Keras's progress bar on a terminal, or a
+    line per view when it ends otherwise (a log).
+    """
     count = len(_views.VIEWS[views])
+    shown = 0
+    if verbose:
+        print(f"Extracting activations: {len(x)} images x {count} view(s)", flush=True)
+        shown = 1 if getattr(sys.stdout, "isatty", lambda: False)() else 2
     return np.stack(
         [
-            lower.predict(_views.view(x, v, views), batch_size=batch_size, verbose=0)
+            lower.predict(_views.view(x, v, views), batch_size=batch_size, verbose=shown)
             for v in range(count)
         ]
     )
@@ -459,8 +468,8 @@ def fine_tune(
     extract_start = time.perf_counter()
     skip_head = backup is not None and backup.skips("head")
     if not skip_head:
-        head_features = _extract(head_cut.lower, x, "none", max(batch_size, 64))
-        val_head = _extract(head_cut.lower, x_val, "none", max(batch_size, 64))
+        head_features = _extract(head_cut.lower, x, "none", max(batch_size, 64), verbose)
+        val_head = _extract(head_cut.lower, x_val, "none", max(batch_size, 64), verbose)
         report["head_extraction_seconds"] = time.perf_counter() - extract_start
     finished = True
     if head_epochs and not skip_head:
@@ -487,8 +496,8 @@ def fine_tune(
         count = len(groups) if cut is None else cut.groups
         _set_trainable(model, groups, count)
         if cache and cut is not None:
-            features = _extract(cut.lower, x, views, max(batch_size, 64))
-            val_features = _extract(cut.lower, x_val, views, max(batch_size, 64))
+            features = _extract(cut.lower, x, views, max(batch_size, 64), verbose)
+            val_features = _extract(cut.lower, x_val, views, max(batch_size, 64), verbose)
             trainable, inputs = cut.upper, _Cached(features)
         else:
             val_features = np.stack(
