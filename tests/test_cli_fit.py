@@ -14,7 +14,7 @@ from _tiny_backbone import export_tiny_savedmodel
 from PIL import Image
 
 from keras_transfer import cli, throughput
-from keras_transfer.cli import _backbones
+from keras_transfer.cli import _backbones, _curves, fit
 
 SIZE = 32
 
@@ -597,3 +597,41 @@ def test_a_bad_backbone_fails_before_any_image_is_read(
     _assert_user_error(*result, fragment)
     assert decoded == []
     assert "Checking images" not in result[2]
+
+
+# -- training curves ----------------------------------------------------------
+
+
+@pytest.mark.tensorflow_only
+def test_fit_draws_the_training_curves(capsys, folder, tmp_path, hub_savedmodel):
+    status, stdout, err = _fit(capsys, folder, "--backbone", hub_savedmodel, *_RESUME_ARGS,
+                               "--out", tmp_path / "model.keras")  # fmt: skip
+    assert status == 0, err
+    png = tmp_path / "model.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = json.loads((tmp_path / "model.json").read_text())
+    curves = report["curves"]
+    assert curves["path"] == str(png)
+    assert curves["lines"] == [label for _, _, label in _curves.METRICS]  # one per metric
+    assert curves["phase_starts"] == [[0, "head"], [3, "stage 1"]]
+    assert "- training curves: [model.png](model.png)" in stdout
+    assert f"Saved {tmp_path / 'model.keras'}, " in err and "model.png" in err
+    # the PNG is an output like the others: not replaced without --overwrite
+    (tmp_path / "model.keras").unlink()
+    result = _fit(capsys, folder, "--backbone", hub_savedmodel, "--out", tmp_path / "model.keras")
+    _assert_user_error(*result, "model.png")
+
+
+def test_curves_without_matplotlib_say_so(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import fails
+    history = [{"phase": "head", "loss": 1.0, "val_loss": 1.0, "val_accuracy": 0.5,
+                "val_balanced_accuracy": 0.5}]  # fmt: skip
+    drawn = _curves.plot(history, 0, str(tmp_path / "c.png"))
+    assert drawn == {"path": None, "note": _curves.MISSING}
+    assert not (tmp_path / "c.png").exists()
+    assert "matplotlib is not installed" in fit._curves_line(drawn)
+
+
+def test_phase_starts():
+    history = [{"phase": p} for p in ("head", "head", "stage 1", "stage 1", "stage 2")]
+    assert _curves.phase_starts(history) == [(0, "head"), (2, "stage 1"), (4, "stage 2")]

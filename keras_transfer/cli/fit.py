@@ -34,7 +34,7 @@ import keras
 import numpy as np
 
 from keras_transfer._device import describe_device
-from keras_transfer.cli import _fit_precision, _images, _model_file
+from keras_transfer.cli import _curves, _fit_precision, _images, _model_file
 from keras_transfer.cli._backbones import build_model, load_backbone
 from keras_transfer.cli._errors import UserError
 from keras_transfer.cli._io import say, write_json, write_text
@@ -48,14 +48,15 @@ DEFAULT_VALIDATION_SPLIT = 0.2
 
 
 def output_paths(out: str) -> dict[str, str]:
-    """The files `fit` writes: the model and its JSON and markdown reports."""
+    """The files `fit` writes: the model, its JSON and markdown reports, its curves."""
     if not out.endswith(".keras"):
         raise UserError(
             "`--out` must be a path ending in `.keras` (the Keras v3 format). "
             f"Received: out={out!r}"
         )
     stem = out[: -len(".keras")]
-    return {"model": out, "json": stem + ".json", "markdown": stem + ".md"}
+    return {"model": out, "json": stem + ".json", "markdown": stem + ".md",
+            "curves": stem + ".png"}  # fmt: skip
 
 
 def backup_path(out: str) -> str:
@@ -233,9 +234,17 @@ def _markdown(report: dict) -> str:
         f"- train accuracy: {report['train_accuracy']:.3f}",
         f"- wall time: {report['seconds']:.1f} s",
         _resumed_line(tuned.get("resumed_from")),
+        _curves_line(report.get("curves")),
         f"- model: {report['model']} (class names inside: {_model_file.METADATA})",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _curves_line(curves: dict | None) -> str:
+    if not curves or not curves["path"]:
+        return f"- training curves: {(curves or {}).get('note', 'not drawn')}"
+    name = os.path.basename(curves["path"])
+    return f"- training curves: [{name}]({name}) (loss and validation scores per epoch)"
 
 
 def _resumed_line(resumed: dict | None) -> str:
@@ -392,8 +401,14 @@ def run(args: argparse.Namespace) -> int:
         report = _train(args, paths, size, start)
     finally:
         keras.config.set_dtype_policy(policy)
+    report["curves"] = _curves.plot(
+        report["history"], report["fine_tune"]["kept_epoch"], paths["curves"],
+        title=f"keras-transfer fit: {report['data_dir']}",
+    )  # fmt: skip
     write_json(paths["json"], report)
     write_text(paths["markdown"], _markdown(report))
-    say(f"Saved {paths['model']}, {paths['json']}, {paths['markdown']}")
+    saved = [paths[k] for k in ("model", "json", "markdown", "curves")
+             if k != "curves" or report["curves"]["path"]]  # fmt: skip
+    say(f"Saved {', '.join(saved)}")
     print(_markdown(report))
     return 0
