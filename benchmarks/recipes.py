@@ -322,7 +322,12 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=1200.0)
     parser.add_argument("--json", default="benchmarks/recipes.json")
     parser.add_argument("--limit", type=int, default=None, help="smoke test: training cells kept")
+    parser.add_argument("--table", action="store_true", help="print the table of --json and stop")
     args = parser.parse_args()
+    if args.table:
+        with open(args.json) as f:
+            print(table(json.load(f)["runs"]))
+        return
     from keras_transfer.demo import solar
 
     images, labels, mono = load(args.size)
@@ -356,6 +361,45 @@ def main() -> None:
                            "budget": args.budget}, f, indent=1)  # fmt: skip
             os.replace(args.json + ".partial", args.json)
             keras.backend.clear_session()
+    print(table(results))
+
+
+_COLUMNS = (
+    ("accuracy", "acc"), ("balanced_accuracy", "balanced"), ("macro_f1", "macro-F1"),
+    ("binary_accuracy", "binary acc"), ("binary_auc", "binary AUC"),
+    ("confidence_weighted_binary_accuracy", "conf.-weighted binary (inferred)"),
+)  # fmt: skip
+
+
+def table(results: list) -> str:
+    """Markdown: one row per arm, mean +- std over the splits it ran."""
+    lines = [
+        "| arm | splits | " + " | ".join(label for _, label in _COLUMNS)
+        + " | wall s | train cells / wall s |",
+        "| --- | --- |" + " --- |" * (len(_COLUMNS) + 2),
+    ]
+    for arm in ARMS:
+        rows = [r for r in results if r["arm"] == arm]
+        if not rows:
+            continue
+
+        def cell(key, rows=rows):
+            values = np.array([r[key] for r in rows], float)
+            spread = f" +- {values.std():.3f}" if len(values) > 1 else ""
+            return f"{values.mean():.3f}{spread}"
+
+        speed = np.mean([r["train_images"] / r["seconds"] for r in rows])
+        lines.append(
+            f"| {arm}{' (TTA)' if rows[0]['tta'] else ''} | {len(rows)} | "
+            + " | ".join(cell(key) for key, _ in _COLUMNS)
+            + f" | {np.mean([r['seconds'] for r in rows]):.0f} | {speed:.1f} |"
+        )
+    first = results[0]
+    lines.append(
+        f"| majority class | - | {first['majority_accuracy']:.3f} | 0.250 | - | "
+        f"{first['majority_binary_accuracy']:.3f} | 0.500 | - | - | - |"
+    )
+    return "\n".join(lines)
 
 
 def _machine() -> dict:
