@@ -4,12 +4,18 @@ NumPy only: features standardised on the training fold, softmax regression
 with an L2 penalty, fitted by Nesterov-accelerated gradient descent with the
 step `1 / L` (`L`: the Lipschitz constant of the gradient, `||X||^2 / (2n) +
 l2`, the largest singular value found by power iteration). The objective is
-strongly convex, so the fit does not depend on the start.
+strongly convex, so the fit does not depend on the start. With more
+dimensions than training samples the fit runs on the coordinates of the
+samples in their row space (`X V`, from the Gram matrix): the penalised
+optimum lies in that span, so the logits are the same at a fraction of the
+cost.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from keras_transfer.ranking._logme import left_singular
 
 
 def _largest_singular_value(x: np.ndarray, iterations: int = 30) -> float:
@@ -49,6 +55,23 @@ def fit_softmax_regression(
     return params[:-1], params[-1]
 
 
+def probe_logits(
+    train: np.ndarray, y: np.ndarray, test: np.ndarray, num_classes: int,
+    l2: float, steps: int, reduce: bool = True,
+) -> np.ndarray:  # fmt: skip
+    """Logits of `test` from the probe fitted on `train` (standardised by `train`)."""
+    mean, std = train.mean(axis=0), train.std(axis=0)
+    std = np.where(std > 1e-12, std, 1.0)
+    train, test = (train - mean) / std, (test - mean) / std
+    if reduce and train.shape[1] > len(train):
+        u, singular = left_singular(train)
+        keep = singular > singular.max(initial=0.0) * 1e-9
+        basis = train.T @ (u[:, keep] / singular[keep])  # V: the rows' span
+        train, test = train @ basis, test @ basis
+    weights, bias = fit_softmax_regression(train, y, num_classes, l2, steps)
+    return test @ weights + bias
+
+
 def linear_probe_accuracy(
     features: np.ndarray,
     y: np.ndarray,
@@ -62,11 +85,6 @@ def linear_probe_accuracy(
     correct = 0
     for f in np.unique(fold):
         test, train = fold == f, fold != f
-        mean, std = x[train].mean(axis=0), x[train].std(axis=0)
-        std = np.where(std > 1e-12, std, 1.0)
-        weights, bias = fit_softmax_regression(
-            (x[train] - mean) / std, y[train], num_classes, l2, steps
-        )
-        logits = ((x[test] - mean) / std) @ weights + bias
+        logits = probe_logits(x[train], y[train], x[test], num_classes, l2, steps)
         correct += int(np.sum(logits.argmax(axis=1) == y[test]))
     return correct / len(y)

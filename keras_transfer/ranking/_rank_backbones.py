@@ -19,6 +19,11 @@ from keras_transfer.ranking._linear_probe import linear_probe_accuracy
 from keras_transfer.ranking._logme import logme
 from keras_transfer.ranking.ranking_result import SCORE_TITLES, RankingResult
 
+# Pooled features below this mean magnitude train no head (a randomly
+# initialised EfficientNet-Lite0 gives ~1e-12 on digits: kNN, being scale-free,
+# still scored it 0.82 while its head stayed at chance; benchmarks/rank.py).
+TINY_FEATURES = 1e-6
+
 _RULES = {
     "knn": "the highest cross-validated kNN accuracy (k={k}, {folds} folds)",
     "linear_probe": "the highest cross-validated linear-probe accuracy ({folds} folds)",
@@ -231,7 +236,7 @@ def rank_backbones(
     rows, features = [], {}
     for name, candidate in named.items():
         row = {"name": name, "description": None, "status": "ok", "error": None,
-               "scores": dict.fromkeys(SCORE_TITLES), "feature_dim": None,
+               "scores": dict.fromkeys(SCORE_TITLES), "feature_dim": None, "feature_scale": None,
                "feature_megabytes": None, "extraction": None}  # fmt: skip
         row["scores"]["imagenet_top1"], row["imagenet_top1_source"] = known_top1(
             name, imagenet_top1
@@ -259,7 +264,16 @@ def rank_backbones(
             row["scores"].update(_scores(values, labels, fold, k))
             score_seconds = time.perf_counter() - begin
             features[name] = values
+            scale = float(np.mean(np.abs(values)))
+            if scale < TINY_FEATURES:
+                warnings.warn(
+                    f"rank_backbones: candidate {name!r} gives features of mean magnitude "
+                    f"{scale:.1e}; kNN and LogME do not see scale, but a head trained on "
+                    "them will not learn. HINT: a randomly initialised or broken backbone?",
+                    stacklevel=2,
+                )
             row.update(
+                feature_scale=scale,
                 feature_dim=int(values.shape[1]),
                 feature_megabytes=values.nbytes / 2**20,
                 extraction={"policy": report["policy"], "jit_compile": report["jit_compile"]},

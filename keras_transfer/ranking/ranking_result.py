@@ -31,7 +31,7 @@ class RankingResult:
             `linear_probe`, `logme`, `hscore`, `imagenet_top1`; None where
             not available), `ranks` (per score, 1 = best, among the
             candidates that ran), `imagenet_top1_source`, `feature_dim`,
-            `feature_megabytes`, `seconds` (`load`, `extract`, `score`,
+            `feature_scale` (mean absolute value), `feature_megabytes`, `seconds` (`load`, `extract`, `score`,
             `total`) and `extraction` (policy and XLA used).
         recommended: the name of the recommended candidate, or None when
             none ran.

@@ -76,6 +76,17 @@ def test_a_failing_candidate_is_reported_and_the_others_rank():
     assert "failed: " in markdown and markdown.index("strong") < markdown.index("wrong_size")
 
 
+def test_tiny_features_are_flagged():
+    x, y = _data(n_per_class=4, classes=2)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    tiny = keras.Model(inputs, keras.layers.Rescaling(1e-9)(inputs), name="tiny")
+    with pytest.warns(UserWarning, match="'tiny' gives features of mean magnitude.*HINT"):
+        result = kt.rank_backbones(x, y, [tiny], verbose=0)
+    assert result.row("tiny")["feature_scale"] == pytest.approx(
+        np.abs(x.mean(axis=(1, 2))).mean() * 1e-9, rel=1e-4
+    )
+
+
 def test_nothing_runs_nothing_recommended():
     x, y = _data(n_per_class=2, classes=2)
     with pytest.warns(UserWarning):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from keras_transfer.ranking._folds import stratified_folds
-from keras_transfer.ranking._hscore import hscore, ledoit_wolf
+from keras_transfer.ranking._hscore import hscore, ledoit_wolf_shrinkage
 from keras_transfer.ranking._knn import knn_accuracy, knn_predictions
 from keras_transfer.ranking._linear_probe import (
     fit_softmax_regression,
@@ -120,6 +120,15 @@ def test_linear_probe_matches_scikit_learn_logistic_regression():
                                atol=2e-4)  # fmt: skip
 
 
+def test_linear_probe_in_the_row_space_gives_the_same_logits():
+    from keras_transfer.ranking._linear_probe import probe_logits
+
+    f, y = _clusters(separation=1.0, dim=50, n_per_class=10)  # 30 samples, 50 dims
+    args = (f[:24], y[:24], f[24:], 3, 1e-2, 3000)
+    np.testing.assert_allclose(probe_logits(*args), probe_logits(*args, reduce=False),
+                               atol=1e-4)  # fmt: skip
+
+
 def test_hscore_one_dimension_is_between_over_total_variance():
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1, 2], 10)
@@ -129,13 +138,20 @@ def test_hscore_one_dimension_is_between_over_total_variance():
     assert hscore(f, y) == pytest.approx(expected, rel=1e-10)
 
 
-def test_ledoit_wolf_matches_scikit_learn():
+def test_hscore_matches_its_dense_formula_with_scikit_learns_ledoit_wolf():
     covariance = pytest.importorskip("sklearn.covariance")
-    f = np.random.default_rng(0).normal(0, 1, (20, 30)) * np.linspace(0.5, 3, 30)
-    shrunk, shrinkage = ledoit_wolf(f - f.mean(0))
-    reference, reference_shrinkage = covariance.ledoit_wolf(f)
-    assert shrinkage == pytest.approx(reference_shrinkage, rel=1e-10)
-    np.testing.assert_allclose(shrunk, reference, rtol=1e-10)
+    rng = np.random.default_rng(0)
+    for n, d in ((20, 30), (60, 5)):  # fewer, then more samples than dimensions
+        y = np.arange(n) % 3
+        f = rng.normal(0, 1, (n, d)) * np.linspace(0.5, 3, d) + y[:, None]
+        shrunk, reference_shrinkage = covariance.ledoit_wolf(f)
+        shrinkage, mu = ledoit_wolf_shrinkage(f - f.mean(0))
+        assert shrinkage == pytest.approx(reference_shrinkage, rel=1e-10)
+        centred = f - f.mean(0)
+        means = np.stack([centred[y == c].mean(0) for c in y])
+        between = (1 - shrinkage) * means.T @ means / n
+        expected = np.trace(np.linalg.solve(shrunk, between))
+        assert hscore(f, y) == pytest.approx(expected, rel=1e-8)
 
 
 def test_folds_hold_every_class_and_shrink_to_the_smallest_class():
