@@ -100,8 +100,6 @@ def _assert_same_run(result, reference):
 def test_an_interrupted_call_resumes_to_the_uninterrupted_result(
     tmp_path, monkeypatch, every_epoch, reference, method, count, phase
 ):
-    if keras.backend.backend() == "torch":
-        pytest.skip("torch: the CPU kernels are not run-to-run deterministic here (README)")
     x, y = _data()
     folder = tmp_path / "backup"
     with monkeypatch.context() as patch:
