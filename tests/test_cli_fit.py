@@ -544,6 +544,7 @@ def test_an_interrupted_fit_resumes_to_the_uninterrupted_model(
         status, _, err = _fit(capsys, *args, "--out", out)
     assert status == 130
     assert (backup / "state.json").exists()  # kept after the failure
+    assert f"kept in {backup}: run the same command again" in err
     assert not out.exists()
     status, stdout, err = _fit(capsys, *args, "--out", out, "--resume")
     assert status == 0, err

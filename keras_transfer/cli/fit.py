@@ -399,6 +399,12 @@ def run(args: argparse.Namespace) -> int:
     policy = keras.config.dtype_policy()
     try:
         report = _train(args, paths, size, start)
+    except BaseException:
+        backup = backup_path(paths["model"])
+        if os.path.isfile(os.path.join(backup, "state.json")):
+            say(f"The progress so far is kept in {backup}: run the same command again "
+                "to continue from it.")  # fmt: skip
+        raise
     finally:
         keras.config.set_dtype_policy(policy)
     report["curves"] = _curves.plot(
