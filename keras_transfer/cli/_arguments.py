@@ -111,7 +111,9 @@ def add_fit(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "balanced accuracy are kept. The decoded images are held in memory "
             "(N x size x size x 3 bytes). Saves a self-contained .keras model "
             "(raw RGB pixels 0-255 in, class probabilities out, the class names "
-            "inside the file) and a JSON + markdown report beside it."
+            "inside the file), a JSON + markdown report and the training curves "
+            "(PNG) beside it. While it trains, OUT.backup/ holds its progress: "
+            "an interrupted run continues when the same command runs again."
         ),
     )
     fit.add_argument("data_dir", metavar="DATA_DIR")
