@@ -2,6 +2,7 @@
 
     python benchmarks/rank.py [--tasks solar digits] [--size 96] [--digits-size 64]
         [--train 480] [--test 240] [--json benchmarks/rank.json]
+        [--fine-tune-from EARLIER.json]
 
 Two real tasks, each subsampled to stay affordable on a shared 2-core CPU:
 
@@ -150,6 +151,11 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
     print(ranking.to_markdown(), flush=True)
     tuned = {}
     for name in CANDIDATES:
+        if args.fine_tune_from:  # the same data and seeds: reuse the measured proxy
+            with open(args.fine_tune_from) as handle:
+                earlier = {r["task"]: r for r in json.load(handle)}
+            tuned[name] = earlier[task]["fine_tune_head_phase"][name]
+            continue
         tuned[name] = fine_tune_proxy(name, size, data)
         print(f"{task}: fine-tune proxy {name}: {tuned[name]}", flush=True)
     accuracy = [tuned[name]["accuracy"] for name in CANDIDATES]
@@ -216,6 +222,13 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=480)
     parser.add_argument("--test", type=int, default=240)
     parser.add_argument("--json", default=None, help="write all results as JSON")
+    parser.add_argument(
+        "--fine-tune-from",
+        default=None,
+        metavar="JSON",
+        help="take the head-phase accuracies and seconds from an earlier --json run "
+        "with the same settings instead of fine-tuning again (re-measures the ranking)",
+    )
     args = parser.parse_args()
     results = []
     for task in args.tasks:
