@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+from _tiny import tiny_data, tiny_model
 
 import keras_transfer as kt
 from keras_transfer.recipe import (
@@ -11,29 +12,10 @@ from keras_transfer.recipe import (
 
 
 def _model(seed=0, classes=3):
-    keras.utils.set_random_seed(seed)
-    backbone = keras.Sequential(
-        [
-            keras.Input((8, 8, 3)),
-            keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="c1"),
-            keras.layers.Conv2D(6, 3, strides=2, padding="same", activation="relu", name="c2"),
-            keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="c3"),
-        ],
-        name="backbone",
-    )
-    backbone.trainable = False
-    inputs = keras.Input((8, 8, 3))
-    features = keras.layers.GlobalAveragePooling2D()(backbone(inputs))
-    outputs = keras.layers.Dense(classes, activation="softmax", name="head")(features)
-    return keras.Model(inputs, outputs)
+    return tiny_model(seed, classes)
 
 
-def _data(n=48, classes=3, seed=0):
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % classes
-    x = rng.normal(size=(n, 8, 8, 3)).astype("float32") * 0.5
-    x[..., 0] += y[:, None, None]  # learnable: the class shifts channel 0
-    return x, y
+_data = tiny_data
 
 
 def test_cached_stages_equal_training_the_whole_model_on_the_same_views():
