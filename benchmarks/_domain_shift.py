@@ -59,7 +59,9 @@ def bn_cnn_features(input_shape: tuple, width: int = 16) -> keras.Model:
     inp = keras.Input(input_shape)
     x = inp
     for i in range(3):
-        x = keras.layers.Conv2D(width * 2**i, 3, padding="valid" if i == 0 else "same")(x)
+        x = keras.layers.Conv2D(width * 2**i, 3, padding="valid" if i == 0 else "same")(
+            x
+        )
         x = keras.layers.BatchNormalization()(x)
         x = keras.layers.ReLU()(x)
         if x.shape[1] >= 2:
@@ -161,7 +163,9 @@ def compare_methods(
         if method == "tent":
             tent = Tent(model, from_logits=True)
             tent.model.compile(keras.optimizers.Adam(tent_lr))
-            tent.model.fit(x_adapt, batch_size=batch_size, epochs=tent_epochs, verbose=0)
+            tent.model.fit(
+                x_adapt, batch_size=batch_size, epochs=tent_epochs, verbose=0
+            )
             tent.restore()
             adapt_batchnorm(model, x_adapt, batch_size=256)
         elif method not in ("source", "adabn"):

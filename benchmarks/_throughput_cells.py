@@ -75,7 +75,9 @@ def build_model(spec: dict, compiled: bool = False) -> keras.Model:
     return model
 
 
-def measured_auto(spec: dict, settings: dict, cache_dir: str | None) -> tuple[object, float]:
+def measured_auto(
+    spec: dict, settings: dict, cache_dir: str | None
+) -> tuple[object, float]:
     """`(choice, autotune seconds)`: `select_precision("auto", model=...)` for the row.
 
     Runs `autotune` over the harness's configurations first when nothing is
@@ -86,22 +88,33 @@ def measured_auto(spec: dict, settings: dict, cache_dir: str | None) -> tuple[ob
     batch, size = spec["batch_size"], spec["image_size"]
 
     def lookup():
-        return select_precision("auto", model=probe, batch_size=batch, cache_dir=cache_dir)
+        return select_precision(
+            "auto", model=probe, batch_size=batch, cache_dir=cache_dir
+        )
 
     choice, seconds = lookup(), 0.0
     if "(autotune:" not in choice.reason:
         backend = keras.backend.backend()
         jits = {"jax": [True], "torch": [False]}.get(backend, [False, True])
         candidates = [
-            PrecisionChoice(policy, jit) for policy in ("float32", "mixed_bfloat16") for jit in jits
+            PrecisionChoice(policy, jit)
+            for policy in ("float32", "mixed_bfloat16")
+            for jit in jits
         ]
         x, y = tm.synthetic_data(size, (settings["steps"] + 1) * batch)
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            autotune(lambda: build_model(spec, compiled=True), x, y, candidates=candidates,
-                     batch_size=batch, steps=settings["steps"], warmup_steps=1,
-                     cache_dir=cache_dir)
+            autotune(
+                lambda: build_model(spec, compiled=True),
+                x,
+                y,
+                candidates=candidates,
+                batch_size=batch,
+                steps=settings["steps"],
+                warmup_steps=1,
+                cache_dir=cache_dir,
+            )
         seconds = time.perf_counter() - start
         choice = lookup()
     return choice, seconds
@@ -177,7 +190,9 @@ class KerasCell:
         x, y = self.data
         if self.spec["peer"] == "keras_transfer":
             ds = make_dataset(x, y, batch_size=self.spec["batch_size"], seed=0)
-            kind = "numpy-batches" if isinstance(ds, keras.utils.PyDataset) else "tf.data"
+            kind = (
+                "numpy-batches" if isinstance(ds, keras.utils.PyDataset) else "tf.data"
+            )
             return ds, kind
         return None, "arrays"  # plain model.fit(x, y): Keras's own array adapter
 
@@ -214,7 +229,13 @@ class KerasCell:
         self.extra["feature_seconds"] = total - sum(epochs.seconds)
         self.extra["extraction"] = {
             key: report["extraction"][key]
-            for key in ("policy", "jit_compile", "batch_size", "candidates", "max_relative_error")
+            for key in (
+                "policy",
+                "jit_compile",
+                "batch_size",
+                "candidates",
+                "max_relative_error",
+            )
         }
         self.cached_epochs = list(epochs.seconds[1:])
         self.extra["dataset_images"] = len(x)
@@ -237,7 +258,9 @@ class KerasCell:
             self.samples[kind].append(self._fit_pipeline())
             return
         self.samples[kind].append(
-            tm.synthetic_images_per_sec(self.model, self.xb, self.yb, self.settings["steps"])
+            tm.synthetic_images_per_sec(
+                self.model, self.xb, self.yb, self.settings["steps"]
+            )
         )
 
     def close(self) -> None:

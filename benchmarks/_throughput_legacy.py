@@ -105,7 +105,9 @@ class LegacyCell(tc.KerasCell):
         self.extra["compile_seconds"] = time.perf_counter() - start
         for _ in range(self.settings["warmup"]):
             model.train_on_batch(self.xb, self.yb)
-        self.pipeline = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).prefetch(2)
+        self.pipeline = (
+            tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).prefetch(2)
+        )
         self.extra["jit_compile"] = bool(getattr(model, "_jit_compile", False) or False)
         if "pipeline" in self.samples:
             self._fit_pipeline()

@@ -31,7 +31,9 @@ def tiny_backbone(size: int) -> keras.Model:
     inputs = keras.Input((size, size, 3))
     x = keras.layers.Rescaling(1 / 255.0)(inputs)
     for block, filters in ((1, 8), (2, 16)):
-        x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", name=f"block{block}_conv")(x)
+        x = keras.layers.Conv2D(
+            filters, 3, strides=2, padding="same", name=f"block{block}_conv"
+        )(x)
         x = keras.layers.BatchNormalization(name=f"block{block}_bn")(x)
         x = keras.layers.ReLU(name=f"block{block}_relu")(x)
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
@@ -43,7 +45,9 @@ def build_backbone(name: str, size: int) -> keras.Model:
     if name == "tiny":
         return tiny_backbone(size)
     factory = getattr(keras.applications, APPLICATIONS[name])
-    return factory(include_top=False, weights=None, input_shape=(size, size, 3), pooling="avg")
+    return factory(
+        include_top=False, weights=None, input_shape=(size, size, 3), pooling="avg"
+    )
 
 
 def classifier(backbone: keras.Layer, size: int, hub: bool = False) -> keras.Model:
@@ -131,7 +135,9 @@ def synthetic_data(size: int, n: int, seed: int = 0) -> tuple[np.ndarray, np.nda
     return x, y
 
 
-def synthetic_images_per_sec(model: object, xb: object, yb: object, steps: int) -> float:
+def synthetic_images_per_sec(
+    model: object, xb: object, yb: object, steps: int
+) -> float:
     """img/s of `steps` `train_on_batch` calls on one resident batch.
 
     `train_on_batch` returns the loss as a host value, so every step is

@@ -18,8 +18,16 @@ from keras_transfer.cli._io import atomic_write
 
 def versions() -> dict:
     found = {"python": platform.python_version()}
-    for package in ("keras", "numpy", "jax", "jaxlib", "tensorflow", "tf-keras", "tensorflow-hub",
-                    "torch"):
+    for package in (
+        "keras",
+        "numpy",
+        "jax",
+        "jaxlib",
+        "tensorflow",
+        "tf-keras",
+        "tensorflow-hub",
+        "torch",
+    ):
         try:
             found[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
@@ -41,7 +49,9 @@ def _matmul_fn():
     return keras.ops.matmul, "eager"
 
 
-def peak_matmul_gflops(size: int = 2048, repeats: int = 3, seconds: float = 0.5) -> dict:
+def peak_matmul_gflops(
+    size: int = 2048, repeats: int = 3, seconds: float = 0.5
+) -> dict:
     """Best-of-`repeats` GFLOP/s of an n x n matmul in float32 and bfloat16."""
     matmul, how = _matmul_fn()
     rng = np.random.default_rng(0)
@@ -96,7 +106,11 @@ def _cell(row: dict, key: str | None) -> str:
     if key == "roofline_fraction":
         return f"{100 * value:.1f}%" if value >= 0.001 else f"{100 * value:.2g}%"
     if isinstance(value, float):
-        return f"{value:.1f}" if value >= 10 or key != "compile_seconds" else f"{value:.2f}"
+        return (
+            f"{value:.1f}"
+            if value >= 10 or key != "compile_seconds"
+            else f"{value:.2f}"
+        )
     return str(value)
 
 
@@ -194,76 +208,127 @@ def add_ratios(results: list[dict], amortize_epochs: int) -> list[str]:
 
     for row in find(phase="head_cached"):
         hub = row["model"].endswith("HubBackbone")
-        base = find(model=row["model"], image_size=row["image_size"],
-                    batch_size=row["batch_size"], phase="head_frozen",
-                    peer="keras_transfer" if hub else "keras-baseline", config="auto")
+        base = find(
+            model=row["model"],
+            image_size=row["image_size"],
+            batch_size=row["batch_size"],
+            phase="head_frozen",
+            peer="keras_transfer" if hub else "keras-baseline",
+            config="auto",
+        )
         for ref in base:
             steady = row["images_per_sec"] / ref["images_per_sec"]
             images = row["dataset_images"]
             # End to end, one-time costs on both sides: the plain fit's first
             # (compiling) step, against the extraction plus the cached head's
             # first epoch (its compile and one epoch), then the other epochs.
-            plain = ref["compile_seconds"] + amortize_epochs * images / ref["images_per_sec"]
+            plain = (
+                ref["compile_seconds"]
+                + amortize_epochs * images / ref["images_per_sec"]
+            )
             cached = (
                 row["feature_seconds"] + row["compile_seconds"]
                 + (amortize_epochs - 1) * images / row["images_per_sec"]
             )  # fmt: skip
             amortized = plain / cached
             row.setdefault("speedup_vs_head_frozen", {})[ref["input"]] = steady
-            row.setdefault(f"amortized_{amortize_epochs}_epochs_speedup_vs_head_frozen", {})[ref["input"]] = amortized
+            row.setdefault(
+                f"amortized_{amortize_epochs}_epochs_speedup_vs_head_frozen", {}
+            )[ref["input"]] = amortized
             lines.append(
                 f"cache {row['model']} {row['image_size']}px b{row['batch_size']}: steady "
                 f"{steady:.1f}x; end to end over {amortize_epochs} epochs of {images} "
                 f"images {amortized:.1f}x ({cached:.1f} s: extraction "
                 f"{row['feature_seconds']:.1f} s + first epoch {row['compile_seconds']:.1f} s "
                 f"+ the rest, against {plain:.1f} s incl. a {ref['compile_seconds']:.1f} s "
-                f"compiling step) vs {ref['peer']} head_frozen ({ref['input']})")
+                f"compiling step) vs {ref['peer']} head_frozen ({ref['input']})"
+            )
     for row in find(peer="keras_transfer", config="auto"):
-        if row["phase"] not in ("head_frozen", "full") or row["model"].endswith("HubBackbone"):
+        if row["phase"] not in ("head_frozen", "full") or row["model"].endswith(
+            "HubBackbone"
+        ):
             continue
         wanted = "synthetic" if row["input"] == "synthetic" else "arrays"
-        for ref in find(model=row["model"], image_size=row["image_size"],
-                        batch_size=row["batch_size"], phase=row["phase"],
-                        peer="keras-baseline", config="auto", input=wanted):
+        for ref in find(
+            model=row["model"],
+            image_size=row["image_size"],
+            batch_size=row["batch_size"],
+            phase=row["phase"],
+            peer="keras-baseline",
+            config="auto",
+            input=wanted,
+        ):
             ratio = row["images_per_sec"] / ref["images_per_sec"]
             row["ratio_vs_keras_default"] = ratio
             lines.append(
                 f"auto {row['model']} {row['image_size']}px b{row['batch_size']} {row['phase']} "
-                f"({row['input']} vs {ref['input']}): {ratio:.2f}x keras-baseline default")
+                f"({row['input']} vs {ref['input']}): {ratio:.2f}x keras-baseline default"
+            )
     for row in find(peer="keras_transfer", config="auto"):
-        if row["phase"] not in ("head_frozen", "full") or row["model"].endswith("HubBackbone"):
+        if row["phase"] not in ("head_frozen", "full") or row["model"].endswith(
+            "HubBackbone"
+        ):
             continue
-        configs = [r for r in find(model=row["model"], image_size=row["image_size"],
-                                   batch_size=row["batch_size"], phase=row["phase"],
-                                   peer="keras-baseline", input=row["input"])
-                   if r["config"] != "auto"]
+        configs = [
+            r
+            for r in find(
+                model=row["model"],
+                image_size=row["image_size"],
+                batch_size=row["batch_size"],
+                phase=row["phase"],
+                peer="keras-baseline",
+                input=row["input"],
+            )
+            if r["config"] != "auto"
+        ]
         if configs:
             fastest = max(configs, key=lambda r: r["images_per_sec"])
-            row["ratio_vs_fastest_config"] = row["images_per_sec"] / fastest["images_per_sec"]
+            row["ratio_vs_fastest_config"] = (
+                row["images_per_sec"] / fastest["images_per_sec"]
+            )
             lines.append(
                 f"auto {row['model']} {row['phase']} ({row['input']}) picked "
                 f"{row.get('auto_pick')} ({row.get('auto_source')}): "
                 f"{row['ratio_vs_fastest_config']:.2f}x the fastest configuration "
-                f"measured in this run ({fastest['config']}, {fastest['images_per_sec']:.1f} img/s)")
+                f"measured in this run ({fastest['config']}, {fastest['images_per_sec']:.1f} img/s)"
+            )
     for row in find(peer="keras-baseline"):
         if row["config"] in ("float32", "auto"):
             continue
-        for ref in find(model=row["model"], image_size=row["image_size"],
-                        batch_size=row["batch_size"], phase=row["phase"],
-                        peer="keras-baseline", config="float32", input=row["input"]):
+        for ref in find(
+            model=row["model"],
+            image_size=row["image_size"],
+            batch_size=row["batch_size"],
+            phase=row["phase"],
+            peer="keras-baseline",
+            config="float32",
+            input=row["input"],
+        ):
             row["ratio_vs_float32"] = row["images_per_sec"] / ref["images_per_sec"]
             lines.append(
                 f"config {row['model']} {row['phase']} {row['config']}: "
-                f"{row['ratio_vs_float32']:.2f}x float32")
+                f"{row['ratio_vs_float32']:.2f}x float32"
+            )
     return lines
 
 
 def backend_ratios(results: list[dict]) -> list[str]:
     """Each backend's img/s over TensorFlow's for the same row (plain Keras peer)."""
     lines = []
-    same = ("model", "image_size", "batch_size", "phase", "peer", "config", "input", "stage")
+    same = (
+        "model",
+        "image_size",
+        "batch_size",
+        "phase",
+        "peer",
+        "config",
+        "input",
+        "stage",
+    )
     reference = {
-        tuple(r.get(k) for k in same): r for r in results if r.get("backend") == "tensorflow"
+        tuple(r.get(k) for k in same): r
+        for r in results
+        if r.get("backend") == "tensorflow"
     }
     for row in results:
         ref = reference.get(tuple(row.get(k) for k in same))
@@ -272,5 +337,6 @@ def backend_ratios(results: list[dict]) -> list[str]:
         row["ratio_vs_tensorflow"] = row["images_per_sec"] / ref["images_per_sec"]
         lines.append(
             f"{row['backend']} vs tensorflow: {row['model']} {row['phase']} {row['peer']} "
-            f"{row['config']} ({row['input']}): {row['ratio_vs_tensorflow']:.2f}x")
+            f"{row['config']} ({row['input']}): {row['ratio_vs_tensorflow']:.2f}x"
+        )
     return lines

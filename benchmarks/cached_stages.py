@@ -48,7 +48,9 @@ def main() -> None:
     from keras_transfer.recipe import _cuts, fine_tuning
 
     size = args.size
-    base = EfficientNetLite0(include_top=False, weights="imagenet", input_shape=(size, size, 3))
+    base = EfficientNetLite0(
+        include_top=False, weights="imagenet", input_shape=(size, size, 3)
+    )
     base.trainable = False
     inputs = keras.Input((size, size, 3))
     pooled = keras.layers.GlobalAveragePooling2D()(base(inputs))
@@ -70,14 +72,20 @@ def main() -> None:
         features = cut.lower.predict(x, batch_size=64, verbose=0)
         timings = {"cached": [], "uncached": []}
         for trainable, inputs_ in ((cut.upper, features), (model, x)):
-            trainable.compile(keras.optimizers.Adam(1e-5), "sparse_categorical_crossentropy")
-            trainable.fit(inputs_, y, batch_size=args.batch_size, epochs=1, verbose=0)  # warm-up
+            trainable.compile(
+                keras.optimizers.Adam(1e-5), "sparse_categorical_crossentropy"
+            )
+            trainable.fit(
+                inputs_, y, batch_size=args.batch_size, epochs=1, verbose=0
+            )  # warm-up
         for _ in range(args.repeats):
             for name, trainable, inputs_ in (
                 ("cached", cut.upper, features), ("uncached", model, x)
             ):  # fmt: skip
                 start = time.perf_counter()
-                trainable.fit(inputs_, y, batch_size=args.batch_size, epochs=1, verbose=0)
+                trainable.fit(
+                    inputs_, y, batch_size=args.batch_size, epochs=1, verbose=0
+                )
                 timings[name].append(time.perf_counter() - start)
         cached, plain = np.median(timings["cached"]), np.median(timings["uncached"])
         # uncached step ~ 1x frozen forward + 3x trained forward; cached ~ 3x trained

@@ -45,11 +45,15 @@ def _one_feed(feed: str, epochs: int) -> list[tuple[float, float]]:
     x = rng.normal(size=(96, 32, 32, 3)).astype("float32")
     y = rng.integers(0, 10, 96)
     convs = [
-        keras.layers.Conv2D(128, 3, padding="same", activation="relu")
-        for _ in range(3)
+        keras.layers.Conv2D(128, 3, padding="same", activation="relu") for _ in range(3)
     ]
     model = keras.Sequential(
-        [keras.Input((32, 32, 3)), *convs, keras.layers.Flatten(), keras.layers.Dense(10)]
+        [
+            keras.Input((32, 32, 3)),
+            *convs,
+            keras.layers.Flatten(),
+            keras.layers.Dense(10),
+        ]
     )
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 
@@ -88,7 +92,9 @@ def _run_in_fresh_process(feed: str, epochs: int) -> list[tuple[float, float]]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--epochs", type=int, default=8, help="timed epochs per process")
+    parser.add_argument(
+        "--epochs", type=int, default=8, help="timed epochs per process"
+    )
     parser.add_argument("--repeats", type=int, default=2, help="processes per feed")
     parser.add_argument("--feed", choices=FEEDS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -104,8 +110,12 @@ def main(argv: list[str] | None = None) -> None:
     for _ in range(args.repeats):  # round robin: host drift hits every feed alike
         for feed in FEEDS:
             rows[feed] += _run_in_fresh_process(feed, args.epochs)
-    print(f"{os.cpu_count()} CPU cores; {args.repeats} processes x {args.epochs} epochs per feed\n")
-    print("| feed | epoch s, median (min-max) | cores used, median | epochs on < 1.5 cores |")
+    print(
+        f"{os.cpu_count()} CPU cores; {args.repeats} processes x {args.epochs} epochs per feed\n"
+    )
+    print(
+        "| feed | epoch s, median (min-max) | cores used, median | epochs on < 1.5 cores |"
+    )
     print("| --- | --- | --- | --- |")
     for feed in FEEDS:
         seconds = sorted(t for t, _ in rows[feed])

@@ -96,7 +96,9 @@ def run_seed(seed, x, y, digits, epochs, with_dann, timings):
         contrast = dsh.shift_images(x_target, "contrast", seed)
         start = time.perf_counter()
         dann = dsh.train_dann(xs, ys, contrast[:1000], epochs=epochs)
-        timings.setdefault(f"DANN training ({epochs} epochs)", []).append(time.perf_counter() - start)
+        timings.setdefault(f"DANN training ({epochs} epochs)", []).append(
+            time.perf_counter() - start
+        )
         mixed = dsh._accuracy(dann, contrast[1000:], y_eval)
         adapt_batchnorm(dann, contrast[:1000], batch_size=256)
         rows["contrast"]["dann"] = {"accuracy": mixed, "im_score": float("nan")}
@@ -134,7 +136,11 @@ def adabn_cost(repeats=2):
     y = np.zeros(256, int)
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, batch_size=64, verbose=0)  # compile
-    times = {"training epoch": [], "adapt_batchnorm exact": [], "adapt_batchnorm exact=False": []}
+    times = {
+        "training epoch": [],
+        "adapt_batchnorm exact": [],
+        "adapt_batchnorm exact=False": [],
+    }
     for _ in range(repeats):
         for name in times:
             start = time.perf_counter()
@@ -156,10 +162,10 @@ def summarize(per_seed):
     for shift in shifts:
         cells = []
         for method in methods:
-            accs = [r[shift][method]["accuracy"] for r in per_seed if method in r[shift]]
-            cells.append(
-                f"{np.mean(accs):.3f} +- {np.std(accs):.3f}" if accs else "-"
-            )
+            accs = [
+                r[shift][method]["accuracy"] for r in per_seed if method in r[shift]
+            ]
+            cells.append(f"{np.mean(accs):.3f} +- {np.std(accs):.3f}" if accs else "-")
         right = 0
         for r in per_seed:
             scored = {m: v for m, v in r[shift].items() if m in METHODS}

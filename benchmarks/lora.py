@@ -94,9 +94,13 @@ def _one(task: str, arm: str, seed: int, k: int, epochs: int) -> dict:
     else:
         from keras_transfer.applications import EfficientNetLite0
 
-        backbone = EfficientNetLite0(include_top=False, weights="imagenet",
-                                     pooling="avg", input_shape=(size, size, 3),
-                                     name="backbone")
+        backbone = EfficientNetLite0(
+            include_top=False,
+            weights="imagenet",
+            pooling="avg",
+            input_shape=(size, size, 3),
+            name="backbone",
+        )
         pool_layer = []
     backbone.trainable = False
     head = [
@@ -105,8 +109,9 @@ def _one(task: str, arm: str, seed: int, k: int, epochs: int) -> dict:
         keras.layers.Dropout(0.3, name="dropout"),
         keras.layers.Dense(classes, name="head"),
     ]
-    model = keras.Sequential([keras.Input((size, size, 3)), backbone, *head],
-                             name="model")
+    model = keras.Sequential(
+        [keras.Input((size, size, 3)), backbone, *head], name="model"
+    )
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     # The shared start: the head on cached features.
@@ -146,8 +151,9 @@ def _one(task: str, arm: str, seed: int, k: int, epochs: int) -> dict:
                 steps.append(time.perf_counter() - self.start)
 
     before = _rss_mib()
-    model.fit(x, y, batch_size=16, epochs=epochs, verbose=0,
-              callbacks=[*callbacks, Timer()])
+    model.fit(
+        x, y, batch_size=16, epochs=epochs, verbose=0, callbacks=[*callbacks, Timer()]
+    )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     logits = model.predict(x_test, batch_size=100, verbose=0)
     del kt
@@ -196,27 +202,48 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
     parser.add_argument("--json", default=None, help="write all runs here")
-    parser.add_argument("--one", nargs=2, metavar=("ARM", "SEED"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--one", nargs=2, metavar=("ARM", "SEED"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     if args.one:
-        print(json.dumps(
-            _one(args.task, args.one[0], int(args.one[1]), args.k, args.epochs)))
+        print(
+            json.dumps(
+                _one(args.task, args.one[0], int(args.one[1]), args.k, args.epochs)
+            )
+        )
         return 0
     runs = []
     for seed in range(args.seeds):
         for arm in args.arms:
             started = time.perf_counter()
             result = subprocess.run(
-                [sys.executable, __file__, "--one", arm, str(seed), "--k",
-                 str(args.k), "--epochs", str(args.epochs), "--task", args.task],
-                capture_output=True, text=True, check=False,
+                [
+                    sys.executable,
+                    __file__,
+                    "--one",
+                    arm,
+                    str(seed),
+                    "--k",
+                    str(args.k),
+                    "--epochs",
+                    str(args.epochs),
+                    "--task",
+                    args.task,
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if result.returncode:
                 print(result.stderr[-3000:], file=sys.stderr)
                 return result.returncode
             runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
-            print(f"{arm} seed {seed}: accuracy {runs[-1]['accuracy']:.3f} "
-                  f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+            print(
+                f"{arm} seed {seed}: accuracy {runs[-1]['accuracy']:.3f} "
+                f"({time.perf_counter() - started:.0f} s)",
+                file=sys.stderr,
+            )
             if args.json:  # after every run: a long run interrupted keeps its results
                 with open(args.json, "w") as out:
                     json.dump(runs, out, indent=1)

@@ -65,13 +65,17 @@ def _resize(images: np.ndarray, size: int) -> np.ndarray:
     return np.repeat(out[..., None], 3, axis=-1)
 
 
-def _stratified(indices: np.ndarray, labels: np.ndarray, count: int, seed: int) -> np.ndarray:
+def _stratified(
+    indices: np.ndarray, labels: np.ndarray, count: int, seed: int
+) -> np.ndarray:
     rng = np.random.default_rng(seed)
     share = count / len(indices)
     chosen = []
     for c in np.unique(labels[indices]):
         members = indices[labels[indices] == c]
-        chosen.extend(rng.permutation(members)[: max(2, int(round(share * len(members))))])
+        chosen.extend(
+            rng.permutation(members)[: max(2, int(round(share * len(members))))]
+        )
     return np.sort(np.asarray(chosen))
 
 
@@ -107,7 +111,9 @@ def build(name: str, size: int) -> keras.Model:
     if name.startswith("VGG16"):
         vgg = build_vgg16_backbone(size, cut="block5_pool")  # takes [0, 1]
         inputs = keras.Input(shape)
-        return keras.Model(inputs, vgg(keras.layers.Rescaling(1 / 255)(inputs)), name="vgg16")
+        return keras.Model(
+            inputs, vgg(keras.layers.Rescaling(1 / 255)(inputs)), name="vgg16"
+        )
     if name.endswith("(random init)"):
         keras.utils.set_random_seed(0)
         return EfficientNetLite0(weights=None, include_top=False, input_shape=shape)
@@ -145,7 +151,9 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
     size = args.size if task == "solar" else args.digits_size
     data = load_task(task, size, args.train, args.test)
     x, y = data[0], data[1]
-    print(f"{task}: {len(x)} train / {len(data[2])} test images at {size} px", flush=True)
+    print(
+        f"{task}: {len(x)} train / {len(data[2])} test images at {size} px", flush=True
+    )
     candidates = {name: build(name, size) for name in CANDIDATES}
     ranking = kt.rank_backbones(x, y, candidates, imagenet_top1=TOP1, batch_size=64)
     print(ranking.to_markdown(), flush=True)
@@ -185,14 +193,16 @@ def markdown(result: dict) -> str:
         f"### {result['task']}: {result['num_train']} train / {result['num_test']} test "
         f"images, {result['size']} px",
         "",
-        "| candidate | " + " | ".join(SCORE_TITLES.values())
+        "| candidate | "
+        + " | ".join(SCORE_TITLES.values())
         + " | rank s | head-phase test acc | head-phase s |",
         "|" + " --- |" * (len(SCORE_TITLES) + 4),
     ]
     for row in result["ranking"]["candidates"]:
         tuned = result["fine_tune_head_phase"][row["name"]]
         scores = " | ".join(
-            "-" if row["scores"][k] is None else f"{row['scores'][k]:.3f}" for k in SCORE_TITLES
+            "-" if row["scores"][k] is None else f"{row['scores'][k]:.3f}"
+            for k in SCORE_TITLES
         )
         lines.append(
             f"| {row['name']} | {scores} | {row['seconds']['total']:.1f} | "
@@ -215,7 +225,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", nargs="+", default=["solar", "digits"],
                         choices=["solar", "digits"])  # fmt: skip
-    parser.add_argument("--size", type=int, default=96, help="solar image size (default 96)")
+    parser.add_argument(
+        "--size", type=int, default=96, help="solar image size (default 96)"
+    )
     parser.add_argument(
         "--digits-size", type=int, default=64, help="digits image size (default 64)"
     )

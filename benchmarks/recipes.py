@@ -173,17 +173,23 @@ def arm_logreg(x, y, seed, budget, size):
     scaler = StandardScaler().fit(features[train])
     best = None
     for c in (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0):
-        fitted = LogisticRegression(C=c, max_iter=3000).fit(scaler.transform(features[train]), y[train])
+        fitted = LogisticRegression(C=c, max_iter=3000).fit(
+            scaler.transform(features[train]), y[train]
+        )
         predicted = fitted.predict(scaler.transform(features[val]))
         bal = np.mean([np.mean(predicted[y[val] == k] == k) for k in range(4)])
         if best is None or bal > best[0]:
             best = (bal, c)
     scaler = StandardScaler().fit(features)
-    final = LogisticRegression(C=best[1], max_iter=3000).fit(scaler.transform(features), y)
+    final = LogisticRegression(C=best[1], max_iter=3000).fit(
+        scaler.transform(features), y
+    )
 
     class Predictor:
         def predict(self, images, batch_size=64, verbose=0):
-            f = extractor.predict(images.astype("float32"), batch_size=batch_size, verbose=0)
+            f = extractor.predict(
+                images.astype("float32"), batch_size=batch_size, verbose=0
+            )
             return final.predict_proba(scaler.transform(f))
 
     return Predictor(), {"C": best[1], "validation_balanced_accuracy": float(best[0])}
@@ -204,7 +210,10 @@ def arm_guide(x, y, seed, budget, size, batch=32):
     model.compile(keras.optimizers.Adam(1e-5), "sparse_categorical_crossentropy")
     model.fit(_stream(x, y, batch, seed + 1, 1000), steps_per_epoch=steps, epochs=1000,
               verbose=0, callbacks=[Budget(start + budget)])  # fmt: skip
-    return model, {"head_epochs": head_epochs, "fine_tune_epochs": len(model.history.epoch)}
+    return model, {
+        "head_epochs": head_epochs,
+        "fine_tune_epochs": len(model.history.epoch),
+    }
 
 
 def _groups_multipliers(model, low):
@@ -259,7 +268,10 @@ def arm_timm(x, y, seed, budget, size, batch=32, lr=1e-3):
     _unfreeze_all(base)
     start = time.perf_counter()
     steps = len(y) // batch
-    mix = [keras.layers.MixUp(alpha=0.8, seed=seed), keras.layers.CutMix(factor=1.0, seed=seed)]
+    mix = [
+        keras.layers.MixUp(alpha=0.8, seed=seed),
+        keras.layers.CutMix(factor=1.0, seed=seed),
+    ]
     # one timed epoch decides how many fit the budget
     probe_epochs = 1
     warm = steps * probe_epochs
@@ -282,13 +294,21 @@ def arm_timm(x, y, seed, budget, size, batch=32, lr=1e-3):
                            model=model)  # fmt: skip
 
     model.compile(compiled(total_guess), "categorical_crossentropy")
-    model.fit(stream(probe_epochs, seed), steps_per_epoch=steps, epochs=probe_epochs, verbose=0)
+    model.fit(
+        stream(probe_epochs, seed),
+        steps_per_epoch=steps,
+        epochs=probe_epochs,
+        verbose=0,
+    )
     per_epoch = (time.perf_counter() - start) / probe_epochs
     epochs = _epochs_in(budget - (time.perf_counter() - start), per_epoch)
     model.compile(compiled(steps * epochs + warm), "categorical_crossentropy")
     model.fit(stream(epochs, seed + 1), steps_per_epoch=steps, epochs=epochs, verbose=0,
               callbacks=[Budget(start + budget)])  # fmt: skip
-    return model, {"epochs": probe_epochs + len(model.history.epoch), "planned": epochs + 1}
+    return model, {
+        "epochs": probe_epochs + len(model.history.epoch),
+        "planned": epochs + 1,
+    }
 
 
 ARMS = {"fine_tune": arm_fine_tune, "logreg": arm_logreg, "guide": arm_guide,
@@ -309,7 +329,9 @@ def predict(model, x, tta):
     p = model.predict(x.astype("float32"), batch_size=64, verbose=0)
     if tta:
         for view in (x[:, :, ::-1], x[:, ::-1], x[:, ::-1, ::-1]):
-            p = p + model.predict(np.ascontiguousarray(view).astype("float32"), batch_size=64, verbose=0)
+            p = p + model.predict(
+                np.ascontiguousarray(view).astype("float32"), batch_size=64, verbose=0
+            )
         p = p / 4
     return np.asarray(p)
 
@@ -321,8 +343,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=SIZE)
     parser.add_argument("--budget", type=float, default=1200.0)
     parser.add_argument("--json", default="benchmarks/recipes.json")
-    parser.add_argument("--limit", type=int, default=None, help="smoke test: training cells kept")
-    parser.add_argument("--table", action="store_true", help="print the table of --json and stop")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="smoke test: training cells kept"
+    )
+    parser.add_argument(
+        "--table", action="store_true", help="print the table of --json and stop"
+    )
     args = parser.parse_args()
     if args.table:
         with open(args.json) as f:
@@ -342,7 +368,9 @@ def main() -> None:
         majority = np.bincount(labels[pool]).argmax()
         for arm in args.arms:
             start = time.perf_counter()
-            model, info = ARMS[arm](images[pool], labels[pool], split, args.budget, args.size)
+            model, info = ARMS[arm](
+                images[pool], labels[pool], split, args.budget, args.size
+            )
             seconds = time.perf_counter() - start
             tta = bool(info.get("tta"))
             p = predict(model, images[test], tta)
@@ -352,10 +380,14 @@ def main() -> None:
                    "majority_accuracy": float(np.mean(labels[test] == majority)),
                    "majority_binary_accuracy": float(np.mean(labels[test] < 2))}  # fmt: skip
             if tta:
-                row["without_tta"] = scores(predict(model, images[test], False), labels[test])
+                row["without_tta"] = scores(
+                    predict(model, images[test], False), labels[test]
+                )
             print(json.dumps({k: row[k] for k in ("arm", "split", "seconds", "accuracy",
                   "balanced_accuracy", "binary_accuracy")}), flush=True)  # fmt: skip
-            results = [r for r in results if (r["arm"], r["split"]) != (arm, split)] + [row]
+            results = [r for r in results if (r["arm"], r["split"]) != (arm, split)] + [
+                row
+            ]
             with open(args.json + ".partial", "w") as f:
                 json.dump({"runs": results, "machine": _machine(), "size": args.size,
                            "budget": args.budget}, f, indent=1)  # fmt: skip
@@ -374,7 +406,8 @@ _COLUMNS = (
 def table(results: list) -> str:
     """Markdown: one row per arm, mean +- std over the splits it ran."""
     lines = [
-        "| arm | splits | " + " | ".join(label for _, label in _COLUMNS)
+        "| arm | splits | "
+        + " | ".join(label for _, label in _COLUMNS)
         + " | wall s | train cells / wall s |",
         "| --- | --- |" + " --- |" * (len(_COLUMNS) + 2),
     ]

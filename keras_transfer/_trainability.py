@@ -86,7 +86,9 @@ def needs_unfreezing(unit: keras.Layer, batchnorm: str) -> bool:
             continue
         if not is_batchnorm(layer) or batchnorm == "train":
             return True
-        if batchnorm == "affine" and not all(v.trainable for v in affine_weights(layer)):
+        if batchnorm == "affine" and not all(
+            v.trainable for v in affine_weights(layer)
+        ):
             return True
     return False
 
@@ -146,7 +148,9 @@ def apply_record(layer: keras.Layer, record: dict) -> str:
     if flags is None:  # layer flags only
         flags, variables = [], []
     if len(flags) != len(variables):
-        return f"{len(flags)} weights were recorded, {layer.name!r} has {len(variables)}"
+        return (
+            f"{len(flags)} weights were recorded, {layer.name!r} has {len(variables)}"
+        )
     restore(
         (
             tuple((sub, flag) for sub, (_, flag) in zip(layers, record["layers"])),

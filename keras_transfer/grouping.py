@@ -19,7 +19,9 @@ from keras_transfer._layers import children, walk
 from keras_transfer._normalization import is_normalization
 
 # Squeeze-and-excite layers, by name or class: they join the block before them.
-_SQUEEZE_EXCITE = re.compile(r"squeeze.?(?:and.?)?excit|(?:^|_)se(?:_|$)", re.IGNORECASE)
+_SQUEEZE_EXCITE = re.compile(
+    r"squeeze.?(?:and.?)?excit|(?:^|_)se(?:_|$)", re.IGNORECASE
+)
 
 # Natural blocks of keras.applications / keras-hub models, by layer-name prefix.
 # The first pattern that matches a layer's name gives the block it belongs to.
@@ -30,7 +32,9 @@ _BLOCK_PATTERNS = (
     re.compile(r"^(block\d+[a-z])_"),  # EfficientNet(V2): block7a_*
     re.compile(r"^(block\d+)_"),  # VGG, Xception: block5_*
     re.compile(r"^(expanded_conv(?:_\d+)?)_"),  # MobileNetV2 block 0, MobileNetV3
-    re.compile(r"^(.*?stage_?\d+_[a-z]*block_?\d+)_", re.IGNORECASE),  # ConvNeXt, RegNet
+    re.compile(
+        r"^(.*?stage_?\d+_[a-z]*block_?\d+)_", re.IGNORECASE
+    ),  # ConvNeXt, RegNet
     # keras-hub ResNet: stack3_block2_*; keras-cv ResNet(V2): v2_stack_0_block1_*
     re.compile(r"^(.*?stack_?\d+_block_?\d+)_"),
     re.compile(r"^(conv)_(?:dw|pw)_(\d+)"),  # MobileNet: conv_dw_13*, conv_pw_13*
@@ -99,8 +103,7 @@ class _LayerGroups(list):
         width = max([len(g.name) for g in self] + [5])
         lines = [
             f"{len(self)} layer groups, top (nearest the output) first:",
-            f"  {'#':>3}  {'group':<{width}}  {'layers':>6}  {'params':>12}  "
-            "trainable",
+            f"  {'#':>3}  {'group':<{width}}  {'layers':>6}  {'params':>12}  trainable",
         ]
         for i, group in enumerate(self):
             trainable = sum(
@@ -275,8 +278,9 @@ def _automatic_groups(model: keras.Layer) -> list[LayerGroup]:
     for (unit, _), key in zip(units, keys, strict=True):
         blocks.setdefault(key, []).append(unit)
     groups = [
-        LayerGroup(key[1] if not key[1].startswith("\0") else layers[0].name,
-                   tuple(layers))
+        LayerGroup(
+            key[1] if not key[1].startswith("\0") else layers[0].name, tuple(layers)
+        )
         for key, layers in blocks.items()
     ]
     return _unique_names(groups)[::-1]
@@ -289,7 +293,9 @@ def _unique_names(groups: list[LayerGroup]) -> list[LayerGroup]:
     for group in groups:
         counts[group.name] = counts.get(group.name, 0) + 1
         if counts[group.name] > 1:
-            group = dataclasses.replace(group, name=f"{group.name}_{counts[group.name]}")
+            group = dataclasses.replace(
+                group, name=f"{group.name}_{counts[group.name]}"
+            )
         renamed.append(group)
     return renamed
 
@@ -307,9 +313,7 @@ def _match(pattern: str | keras.Layer, layers: list[keras.Layer]) -> list[keras.
     return [layer for layer in layers if regex.fullmatch(layer.name)]
 
 
-def _groups_from_spec(
-    model: keras.Layer, spec: Mapping | Sequence
-) -> list[LayerGroup]:
+def _groups_from_spec(model: keras.Layer, spec: Mapping | Sequence) -> list[LayerGroup]:
     if isinstance(spec, Mapping):
         entries = [(str(name), names) for name, names in spec.items()]
     elif isinstance(spec, Sequence) and not isinstance(spec, str):

@@ -107,9 +107,7 @@ class LoraTable:
         keeps the kernel and bias bit-identical.
         """
         return {
-            weight.path: 0.0
-            for layer in self.layers
-            for weight in _base_weights(layer)
+            weight.path: 0.0 for layer in self.layers for weight in _base_weights(layer)
         }
 
     def __repr__(self) -> str:
@@ -222,7 +220,9 @@ def enable_lora(
     """
     check_int("rank", rank, 1)
     if alpha is not None and not (isinstance(alpha, (int, float)) and alpha > 0):
-        raise ValueError(f"`alpha` must be a number > 0 or None. Received: alpha={alpha!r}")
+        raise ValueError(
+            f"`alpha` must be a number > 0 or None. Received: alpha={alpha!r}"
+        )
     chosen = _choose_groups(model, groups)
     matches = _include(include)
     parents = {id(sub): parent for parent, sub in walk_with_parents(model)}
@@ -251,7 +251,10 @@ def enable_lora(
             f"include={include!r}"
         )
     return LoraTable(
-        tuple(rows), tuple(skipped), tuple(adapted), rank,
+        tuple(rows),
+        tuple(skipped),
+        tuple(adapted),
+        rank,
         float(alpha if alpha is not None else rank),
     )
 
@@ -293,8 +296,7 @@ def merge_lora(model: keras.Model) -> keras.Model:
     """
     if not isinstance(model, keras.Model) or not model.built:
         raise ValueError(
-            "`model` must be a built Keras model. "
-            f"Received: model={model!r}"
+            f"`model` must be a built Keras model. Received: model={model!r}"
         )
     config = _strip_lora(keras.saving.serialize_keras_object(model))
     merged = keras.saving.deserialize_keras_object(config)

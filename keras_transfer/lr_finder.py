@@ -70,16 +70,27 @@ class LRFindResult:
         figure = Figure(figsize=(6, 4), dpi=100)
         FigureCanvasAgg(figure)
         axes = figure.add_subplot()
-        axes.plot(self.learning_rates, self.raw_losses, color="0.8", lw=1,
-                  label="batch loss")
+        axes.plot(
+            self.learning_rates, self.raw_losses, color="0.8", lw=1, label="batch loss"
+        )
         axes.plot(self.learning_rates, self.losses, color="C0", label="smoothed")
         finite = [v for v in self.losses if math.isfinite(v)]
         if self.suggestion is not None:
             lowest = self.losses.index(min(finite))
-            axes.plot([self.learning_rates[lowest]], [finite[lowest]], "o",
-                      color="0.3", label="lowest smoothed loss")
-            axes.axvline(self.suggestion, color="C3", lw=1.5, ls="--",
-                         label=f"suggestion {self.suggestion:.2e}")
+            axes.plot(
+                [self.learning_rates[lowest]],
+                [finite[lowest]],
+                "o",
+                color="0.3",
+                label="lowest smoothed loss",
+            )
+            axes.axvline(
+                self.suggestion,
+                color="C3",
+                lw=1.5,
+                ls="--",
+                label=f"suggestion {self.suggestion:.2e}",
+            )
         if finite:
             low, high = min(finite), max(finite[0], min(finite) * 4)
             axes.set_ylim(low - 0.05 * (high - low), high + 0.1 * (high - low))
@@ -199,8 +210,7 @@ def lr_find(
     0.01
     """
     _check_model(model)
-    _check_range(min_lr, max_lr, steps, batch_size, smoothing, diverge_factor,
-                 divisor)
+    _check_range(min_lr, max_lr, steps, batch_size, smoothing, diverge_factor, divisor)
     optimizer = model.optimizer
     if not optimizer.built:
         optimizer.build(model.trainable_variables)
@@ -273,8 +283,12 @@ class _ExponentialRamp(keras.optimizers.schedules.LearningRateSchedule):
         return self.min_lr * keras.ops.power(self.ratio, progress)
 
     def get_config(self) -> dict:
-        return {"start": self.start, "min_lr": self.min_lr, "ratio": self.ratio,
-                "steps": self.steps}
+        return {
+            "start": self.start,
+            "min_lr": self.min_lr,
+            "ratio": self.ratio,
+            "steps": self.steps,
+        }
 
 
 def _swap_schedule(
@@ -400,7 +414,9 @@ def _check_range(
             f"`smoothing` must be in [0, 1). Received: smoothing={smoothing!r}"
         )
     if not (isinstance(divisor, (int, float)) and divisor >= 1):
-        raise ValueError(f"`divisor` must be a number >= 1. Received: divisor={divisor!r}")
+        raise ValueError(
+            f"`divisor` must be a number >= 1. Received: divisor={divisor!r}"
+        )
     if not (isinstance(diverge_factor, (int, float)) and diverge_factor > 1):
         raise ValueError(
             "`diverge_factor` must be a number > 1. "

@@ -29,6 +29,7 @@ if [ "${KT_KERAS_LATEST:-0}" = 1 ]; then
 fi
 .venv/bin/python -c "import keras; print('keras', keras.__version__)"
 .venv/bin/python -m ruff check keras_transfer tests benchmarks
+.venv/bin/python -m ruff format --check keras_transfer tests benchmarks
 for backend in ${KT_BACKENDS:-tensorflow jax torch}; do
   echo "=== pytest, KERAS_BACKEND=$backend ==="
   start=$SECONDS

@@ -63,7 +63,10 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords and not run_slow:
             item.add_marker(pytest.mark.skip(reason="slow: pass --run-slow (CI does)"))
-        if "tensorflow_only" in item.keywords and keras.backend.backend() != "tensorflow":
+        if (
+            "tensorflow_only" in item.keywords
+            and keras.backend.backend() != "tensorflow"
+        ):
             item.add_marker(
                 pytest.mark.skip(
                     reason=f"needs the TensorFlow backend (SavedModels/tf.data); "
@@ -118,5 +121,3 @@ def _assert_config_round_trip(obj):
 def config_round_trip():
     """The shared config round-trip check (see `_assert_config_round_trip`)."""
     return _assert_config_round_trip
-
-

@@ -33,7 +33,11 @@ def test_bad_counts_are_refused_with_the_values():
 def test_one_epoch_per_feed_gives_a_row_per_feed():
     result = _run("--epochs", "1", "--repeats", "1")
     assert result.returncode == 0, result.stderr[-3000:]
-    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    rows = [
+        line
+        for line in result.stdout.splitlines()
+        if line.startswith("| ") and "---" not in line
+    ]
     assert [row.split(" | ")[0] for row in rows[1:]] == [
         "| model.fit(x, y) (Keras arrays, autotuner on)",
         "| make_dataset(data_autotune=True)",

@@ -7,7 +7,12 @@ import keras
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+sys.path.insert(
+    0,
+    os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"
+    ),
+)
 
 import _domain_shift as dsh  # noqa: E402
 
@@ -20,10 +25,14 @@ def _images(n=64, size=16, seed=0):
 def test_shifts_known_answers():
     x, _ = _images(4)
     np.testing.assert_array_equal(dsh.shift_images(x, "clean"), x)
-    np.testing.assert_allclose(dsh.shift_images(x, "contrast"), 0.3 * x + 0.6, rtol=1e-6)
+    np.testing.assert_allclose(
+        dsh.shift_images(x, "contrast"), 0.3 * x + 0.6, rtol=1e-6
+    )
     flat = np.full((1, 16, 16, 1), 0.5, "float32")
     blurred = dsh.shift_images(flat, "blur")
-    np.testing.assert_allclose(blurred[0, 5:11, 5:11], 0.5, rtol=1e-5)  # kernel sums to 1
+    np.testing.assert_allclose(
+        blurred[0, 5:11, 5:11], 0.5, rtol=1e-5
+    )  # kernel sums to 1
     assert blurred[0, 0, 0, 0] < 0.5  # zero padding at the border
     noisy = dsh.shift_images(x, "noise", seed=3)
     assert noisy.min() >= 0.0 and noisy.max() <= 1.0 and not np.allclose(noisy, x)

@@ -15,7 +15,9 @@ import sys
 import keras
 import pytest
 
-BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+BENCHMARKS = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"
+)
 sys.path.insert(0, BENCHMARKS)
 
 import throughput  # noqa: E402
@@ -59,7 +61,11 @@ def check_payload(payload: dict, backend: str | None = None) -> None:
         for key, kind in ROW_TYPES.items():
             assert isinstance(row[key], kind), (key, row[key])
         assert row["batch_size"] % 8 == 0
-        assert row["images_per_sec_min"] <= row["images_per_sec"] <= row["images_per_sec_max"]
+        assert (
+            row["images_per_sec_min"]
+            <= row["images_per_sec"]
+            <= row["images_per_sec_max"]
+        )
         assert row["images_per_sec_min"] > 0
         assert row["compile_seconds"] > 0
         fraction = row["roofline_fraction"]
@@ -67,7 +73,9 @@ def check_payload(payload: dict, backend: str | None = None) -> None:
             assert row["roofline_note"].startswith("null:")
         else:
             assert 0 < fraction <= 1, row
-            peak = env["peak_matmul_gflops"]["bfloat16" if "16" in row["precision"] else "float32"]
+            peak = env["peak_matmul_gflops"][
+                "bfloat16" if "16" in row["precision"] else "float32"
+            ]
             expected = row["images_per_sec"] * row["gflop_per_image"] / peak
             assert fraction == pytest.approx(expected)
 
@@ -84,7 +92,9 @@ def _main(tmp_path, capsys, args: list[str]) -> tuple[dict, list[str], str]:
     assert throughput.main([*TINY, *args, "--json", str(out), "--png", str(png)]) == 0
     payload = json.loads(out.read_text())
     check_payload(payload)
-    assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp-")]  # atomic writes
+    assert not [
+        p for p in os.listdir(tmp_path) if p.startswith(".tmp-")
+    ]  # atomic writes
     return payload, table_rows(capsys.readouterr().out), str(png)
 
 
@@ -149,7 +159,9 @@ def test_tiny_run_pipelines_and_full_phase(tmp_path, capsys):
     # Roofline GFLOP/image: the full fine-tune trains all layers (3x forward),
     # the frozen head phase runs the forward of all (the head is tiny).
     frozen = by_key[("head_frozen", "keras-baseline", "synthetic")]
-    assert base["gflop_per_image"] / frozen["gflop_per_image"] == pytest.approx(3, rel=0.02)
+    assert base["gflop_per_image"] / frozen["gflop_per_image"] == pytest.approx(
+        3, rel=0.02
+    )
 
 
 @pytest.mark.parametrize(
@@ -186,7 +198,9 @@ def _run(args: list[str], backend: str, tmp_path) -> tuple[dict, str]:
 def test_without_tensorflow_the_tf_rows_are_skipped_with_a_reason(tmp_path):
     """The accelerator machine has JAX but no TensorFlow: the harness still runs."""
     payload, stdout = _run(
-        ["--no-tensorflow", "--phases", "head_frozen,head_cached", "--hub", "tiny"], "jax", tmp_path
+        ["--no-tensorflow", "--phases", "head_frozen,head_cached", "--hub", "tiny"],
+        "jax",
+        tmp_path,
     )
     check_payload(payload, "jax")
     skipped = payload["environment"]["skipped"]
@@ -195,8 +209,13 @@ def test_without_tensorflow_the_tf_rows_are_skipped_with_a_reason(tmp_path):
     assert any(item["model"] == "tiny+HubBackbone" for item in skipped)
     inputs = {r["input"] for r in payload["results"]}
     assert inputs == {"synthetic", "arrays", "numpy-batches", "cached-features"}
-    assert {r["peer"] for r in payload["results"]} == {"keras-baseline", "keras_transfer"}
-    assert all(r["jit_compile"] for r in payload["results"] if r["phase"] != "head_cached")
+    assert {r["peer"] for r in payload["results"]} == {
+        "keras-baseline",
+        "keras_transfer",
+    }
+    assert all(
+        r["jit_compile"] for r in payload["results"] if r["phase"] != "head_cached"
+    )
     assert "skipped tiny tf_keras+hub auto" in stdout
 
 
@@ -214,7 +233,9 @@ def test_legacy_peer_hub_backbone_and_unfreeze_stages(tmp_path):
     assert {r["phase"] for r in legacy} == {"head_frozen", "full"}
     hub = [r for r in results if r["model"] == "tiny+HubBackbone"]
     assert {r["phase"] for r in hub} == {"head_frozen", "full"}
-    stages = sorted((r for r in results if r["phase"] == "unfreeze"), key=lambda r: r["stage"])
+    stages = sorted(
+        (r for r in results if r["phase"] == "unfreeze"), key=lambda r: r["stage"]
+    )
     assert [r["stage"] for r in stages] == [1, 2]
     assert "re-trace" in stages[0]["note"] and "'block2'" in stages[0]["note"]
     assert "'block1'" in stages[1]["note"]
@@ -238,27 +259,58 @@ def test_measured_auto_row_shows_its_pick(tmp_path, capsys):
 
 
 def test_backend_rows_argv_and_ratios():
-    argv = ["--quick", "--backends", "jax,torch", "--json=x.json", "--png", "x.png", "--steps", "3"]
-    assert throughput._without(argv, ("--backends", "--json", "--png")) == ["--quick", "--steps", "3"]
+    argv = [
+        "--quick",
+        "--backends",
+        "jax,torch",
+        "--json=x.json",
+        "--png",
+        "x.png",
+        "--steps",
+        "3",
+    ]
+    assert throughput._without(argv, ("--backends", "--json", "--png")) == [
+        "--quick",
+        "--steps",
+        "3",
+    ]
     import _throughput_report as tr
 
     def row(backend, value):
-        return {"backend": backend, "model": "tiny", "image_size": 32, "batch_size": 8,
-                "phase": "full", "peer": "keras-baseline", "config": "auto",
-                "input": "synthetic", "stage": None, "images_per_sec": value}
+        return {
+            "backend": backend,
+            "model": "tiny",
+            "image_size": 32,
+            "batch_size": 8,
+            "phase": "full",
+            "peer": "keras-baseline",
+            "config": "auto",
+            "input": "synthetic",
+            "stage": None,
+            "images_per_sec": value,
+        }
 
     rows = [row("tensorflow", 40.0), row("jax", 50.0), row("torch", 10.0)]
     lines = tr.backend_ratios(rows)
     assert [r.get("ratio_vs_tensorflow") for r in rows] == [None, 1.25, 0.25]
-    assert lines[0] == "jax vs tensorflow: tiny full keras-baseline auto (synthetic): 1.25x"
+    assert (
+        lines[0]
+        == "jax vs tensorflow: tiny full keras-baseline auto (synthetic): 1.25x"
+    )
 
 
 def test_cache_end_to_end_ratio_counts_one_time_costs_on_both_sides():
     import _throughput_report as tr
 
     common = {"model": "tiny", "image_size": 32, "batch_size": 8, "config": "auto"}
-    plain = {**common, "phase": "head_frozen", "peer": "keras-baseline",
-             "input": "synthetic", "images_per_sec": 100.0, "compile_seconds": 2.0}
+    plain = {
+        **common,
+        "phase": "head_frozen",
+        "peer": "keras-baseline",
+        "input": "synthetic",
+        "images_per_sec": 100.0,
+        "compile_seconds": 2.0,
+    }
     cached = {**common, "phase": "head_cached", "peer": "keras_transfer",
               "input": "cached-features", "images_per_sec": 1000.0,
               "compile_seconds": 0.5, "feature_seconds": 3.0, "dataset_images": 100}  # fmt: skip

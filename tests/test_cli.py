@@ -14,10 +14,15 @@ def test_version_matches_package(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["--version"])
     assert exit_info.value.code == 0
-    assert capsys.readouterr().out.strip() == f"keras-transfer {keras_transfer.__version__}"
+    assert (
+        capsys.readouterr().out.strip()
+        == f"keras-transfer {keras_transfer.__version__}"
+    )
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["fit", "--help"], ["predict", "--help"]])
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["--version"], ["fit", "--help"], ["predict", "--help"]]
+)
 def test_help_and_version_do_not_import_keras_or_tensorflow(argv):
     # In a fresh interpreter: the console script's module, then the command line.
     code = (
@@ -34,7 +39,9 @@ def test_help_and_version_do_not_import_keras_or_tensorflow(argv):
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert "heavy: []" in result.stdout
-    assert "usage: keras-transfer" in result.stdout or "keras-transfer " in result.stdout
+    assert (
+        "usage: keras-transfer" in result.stdout or "keras-transfer " in result.stdout
+    )
 
 
 def test_console_script_help_lists_every_command():
@@ -65,7 +72,9 @@ def test_user_error_is_one_line_with_status_2(monkeypatch, capsys):
     assert err == "keras-transfer predict: error: `MODEL` is missing.\n"
 
 
-@pytest.mark.parametrize("error", [TypeError("bug"), RuntimeError("bug"), ValueError("bug")])
+@pytest.mark.parametrize(
+    "error", [TypeError("bug"), RuntimeError("bug"), ValueError("bug")]
+)
 def test_unexpected_exceptions_keep_their_traceback(monkeypatch, capsys, error):
     with pytest.raises(type(error), match="bug"):
         _run_with(monkeypatch, capsys, error)

@@ -62,7 +62,9 @@ def test_demo_runs_the_real_path_at_a_reduced_setting(capsys, tmp_path):
         "scratch": 20 * 2, "frozen": 20 * 30, "full": 20 * 2, "gradual": 20 * 30 + 20 * 2,
     }  # fmt: skip
     for run in results["runs"]:
-        assert run["images_per_sec"] == pytest.approx(run["train_images"] / run["train_seconds"])
+        assert run["images_per_sec"] == pytest.approx(
+            run["train_images"] / run["train_seconds"]
+        )
         # An accuracy on 200 test digits is a whole number of digits.
         assert run["accuracy"] * 200 == pytest.approx(round(run["accuracy"] * 200))
     for row in results["summary"]:  # one seed: the mean is the run, no spread

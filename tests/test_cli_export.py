@@ -41,7 +41,9 @@ def _write_images(root, per_class, seed):
 
 def _pixels(folder):
     paths = sorted(folder.rglob("*.png"))
-    return np.stack([np.asarray(Image.open(p).convert("RGB")) for p in paths]).astype("float32")
+    return np.stack([np.asarray(Image.open(p).convert("RGB")) for p in paths]).astype(
+        "float32"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +64,9 @@ def fitted(tmp_path_factory):
     pixels = _pixels(held_out)
     expected = model.predict(pixels, verbose=0)
     labels = np.repeat([0, 1], 6)
-    assert (expected.argmax(-1) == labels).all(), "the fixture model must separate the classes"
+    assert (expected.argmax(-1) == labels).all(), (
+        "the fixture model must separate the classes"
+    )
     return {"root": root, "out": out, "held_out": held_out, "pixels": pixels,
             "expected": expected, "report": json.loads((root / "model.json").read_text())}  # fmt: skip
 
@@ -72,7 +76,9 @@ def test_litert_export_of_a_fit_model_equals_keras(fitted, tmp_path, capsys):
     from keras_transfer.export import load_artifact, read_class_names
 
     out = tmp_path / "model.tflite"
-    status = cli.main(["export", str(fitted["out"]), str(out), "--format", "litert", "--unsafe"])
+    status = cli.main(
+        ["export", str(fitted["out"]), str(out), "--format", "litert", "--unsafe"]
+    )
     captured = capsys.readouterr()
     assert status == 0, captured.err
     run = load_artifact(str(out))
@@ -83,13 +89,18 @@ def test_litert_export_of_a_fit_model_equals_keras(fitted, tmp_path, capsys):
     check = sidecar["report"]["check"]
     # Checked on the fit report's held-out files.
     assert check["num_images"] == len(fitted["report"]["validation_files"]) == 8
-    assert check["top1_agreement"] == 1.0 and check["max_abs_probability_difference"] < 1e-4
+    assert (
+        check["top1_agreement"] == 1.0
+        and check["max_abs_probability_difference"] < 1e-4
+    )
     assert sidecar["image_size"] == SIZE and sidecar["class_names"] == CLASSES
     assert "top-1 agreement 100.0%" in captured.out and "(litert," in captured.out
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp")]
 
 
-def test_int8_export_calibrates_on_the_fit_report_and_takes_uint8(fitted, tmp_path, capsys):
+def test_int8_export_calibrates_on_the_fit_report_and_takes_uint8(
+    fitted, tmp_path, capsys
+):
     from ai_edge_litert.interpreter import Interpreter
 
     out = tmp_path / "int8.tflite"  # the format comes from the suffix
@@ -97,13 +108,25 @@ def test_int8_export_calibrates_on_the_fit_report_and_takes_uint8(fitted, tmp_pa
                        "--io-type", "uint8", "--unsafe"])  # fmt: skip
     captured = capsys.readouterr()
     assert status == 0, captured.err
-    report = json.loads((tmp_path / "int8.tflite.keras_transfer.json").read_text())["report"]
-    assert report["calibration"]["num_images"] == fitted["report"]["data"]["num_train"] == 24
-    assert report["quantization"]["input_quantization"] == {"scale": 1.0, "zero_point": 0}
+    report = json.loads((tmp_path / "int8.tflite.keras_transfer.json").read_text())[
+        "report"
+    ]
+    assert (
+        report["calibration"]["num_images"]
+        == fitted["report"]["data"]["num_train"]
+        == 24
+    )
+    assert report["quantization"]["input_quantization"] == {
+        "scale": 1.0,
+        "zero_point": 0,
+    }
     assert "calibrated on 24 images" in captured.out
     interpreter = Interpreter(model_path=str(out))
     interpreter.allocate_tensors()
-    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    source, target = (
+        interpreter.get_input_details()[0],
+        interpreter.get_output_details()[0],
+    )
     got = []
     for image in fitted["pixels"].astype(np.uint8):  # raw PNG pixels, nothing else
         interpreter.set_tensor(source["index"], image[None])
@@ -116,7 +139,9 @@ def test_onnx_export_of_a_fit_model(fitted, tmp_path, capsys):
     import onnxruntime
 
     out = tmp_path / "model.onnx"
-    assert cli.main(["export", str(fitted["out"]), str(out), "--unsafe"]) == 0, capsys.readouterr().err
+    assert cli.main(["export", str(fitted["out"]), str(out), "--unsafe"]) == 0, (
+        capsys.readouterr().err
+    )
     session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     (got,) = session.run(None, {"image": fitted["pixels"]})
     np.testing.assert_allclose(got, fitted["expected"], atol=1e-4)
@@ -132,7 +157,15 @@ def test_quantize_for_onnx_is_refused_naming_the_argument(fitted, tmp_path, caps
     assert "`--quantize int8` applies to --format litert only" in err
     assert os.listdir(tmp_path) == []
     with pytest.raises(SystemExit) as exit_info:  # not a choice: argparse refuses it
-        cli.main(["export", str(fitted["out"]), str(tmp_path / "m.tflite"), "--quantize", "int4"])
+        cli.main(
+            [
+                "export",
+                str(fitted["out"]),
+                str(tmp_path / "m.tflite"),
+                "--quantize",
+                "int4",
+            ]
+        )
     assert exit_info.value.code == 2
     assert "argument --quantize: invalid choice: 'int4'" in capsys.readouterr().err
 
@@ -182,7 +215,11 @@ def test_failed_check_exits_2_and_writes_nothing(fitted, tmp_path, capsys):
     status = cli.main(["export", str(near_tie), str(out / "m.tflite"), "--quantize", "int8",
                        "--calibration", str(fitted["held_out"]), "--min-agreement", "0.4"])  # fmt: skip
     assert status == 0, capsys.readouterr().err
-    assert sorted(os.listdir(out)) == ["labels.txt", "m.tflite", "m.tflite.keras_transfer.json"]
+    assert sorted(os.listdir(out)) == [
+        "labels.txt",
+        "m.tflite",
+        "m.tflite.keras_transfer.json",
+    ]
 
 
 def test_on_jax_the_message_says_to_use_tensorflow(fitted, tmp_path):

@@ -25,7 +25,11 @@ def _write_folder(root, classes=("bright", "dark"), per_class=8, corrupt=True):
     `per_class`: one count for every class, or a count per class.
     """
     rng = np.random.default_rng(0)
-    counts = per_class if isinstance(per_class, (list, tuple)) else [per_class] * len(classes)
+    counts = (
+        per_class
+        if isinstance(per_class, (list, tuple))
+        else [per_class] * len(classes)
+    )
     for c, name in enumerate(classes):
         folder = root / name
         folder.mkdir(parents=True)
@@ -86,13 +90,19 @@ def _fit_and_check(capsys, folder, tmp_path, backbone_args, *extra):
     markdown = (tmp_path / "model.md").read_text()
     # Rounded for reading: 0.750, not 0.7500000001.
     line = re.search(
-        r"- validation accuracy: (\S+) \(balanced accuracy (\S+), loss (\S+)\)", markdown
+        r"- validation accuracy: (\S+) \(balanced accuracy (\S+), loss (\S+)\)",
+        markdown,
     )
     assert line and all(re.fullmatch(r"\d+\.\d{3}", v) for v in line.groups()), markdown
-    assert float(line.group(1)) == pytest.approx(report["validation_accuracy"], abs=5e-4)
+    assert float(line.group(1)) == pytest.approx(
+        report["validation_accuracy"], abs=5e-4
+    )
     tuned = report["fine_tune"]
     assert report["validation_accuracy"] == tuned["validation"]["accuracy"]
-    assert report["validation_balanced_accuracy"] == tuned["validation"]["balanced_accuracy"]
+    assert (
+        report["validation_balanced_accuracy"]
+        == tuned["validation"]["balanced_accuracy"]
+    )
     assert set(tuned["validation_tta"]) == {"loss", "accuracy", "balanced_accuracy"}
     assert report["tta_recommended"] == tuned["tta"]
     assert tuned["num_train"] == data["num_train"] and tuned["num_validation"] == 4
@@ -111,18 +121,28 @@ def _fit_and_check(capsys, folder, tmp_path, backbone_args, *extra):
     loaded = keras.saving.load_model(out, safe_mode=False)
     files = report["validation_files"]
     pixels = np.stack(
-        [keras.utils.img_to_array(keras.utils.load_img(f, target_size=(SIZE, SIZE))) for f in files]
+        [
+            keras.utils.img_to_array(keras.utils.load_img(f, target_size=(SIZE, SIZE)))
+            for f in files
+        ]
     )
-    labels = [report["class_names"].index(os.path.basename(os.path.dirname(f))) for f in files]
+    labels = [
+        report["class_names"].index(os.path.basename(os.path.dirname(f))) for f in files
+    ]
     predicted = np.argmax(loaded.predict(pixels, verbose=0), axis=1)
     assert np.mean(predicted == labels) == pytest.approx(report["validation_accuracy"])
     return report, loaded
 
 
 @pytest.mark.slow
-def test_fit_keras_application_with_local_weights(capsys, folder, tmp_path, mobilenet_weights):
+def test_fit_keras_application_with_local_weights(
+    capsys, folder, tmp_path, mobilenet_weights
+):
     report, loaded = _fit_and_check(
-        capsys, folder, tmp_path, ["--backbone", "MobileNetV2", "--weights", mobilenet_weights]
+        capsys,
+        folder,
+        tmp_path,
+        ["--backbone", "MobileNetV2", "--weights", mobilenet_weights],
     )
     assert report["backbone"].startswith("keras.applications.MobileNetV2")
     # MobileNetV2's preprocess_input (x / 127.5 - 1) is a layer of the model.
@@ -134,12 +154,19 @@ def test_fit_keras_application_with_local_weights(capsys, folder, tmp_path, mobi
     assert len(stages) == 2 and all(stage["cached_shape"] for stage in stages)
     assert stages[0]["groups"] < stages[1]["groups"]
     assert [row["phase"] for row in report["history"] if row["phase"] != "head"] == [
-        "stage 1", "stage 1", "stage 2", "stage 2"
+        "stage 1",
+        "stage 1",
+        "stage 2",
+        "stage 2",
     ]
-    assert set(report["unfrozen_groups"]) == set(stages[1]["trained_groups"]) - {"probabilities"}
+    assert set(report["unfrozen_groups"]) == set(stages[1]["trained_groups"]) - {
+        "probabilities"
+    }
     # On every backend: `predict` prints what the reloaded model says.
     files = report["validation_files"]
-    assert cli.main(["predict", str(tmp_path / "model.keras"), *files, "--top", "1"]) == 0
+    assert (
+        cli.main(["predict", str(tmp_path / "model.keras"), *files, "--top", "1"]) == 0
+    )
     printed = capsys.readouterr().out.strip().splitlines()
     pixels = np.stack([keras.utils.img_to_array(keras.utils.load_img(f, target_size=(SIZE, SIZE)))
                        for f in files])  # fmt: skip
@@ -152,11 +179,16 @@ def test_fit_keras_application_with_local_weights(capsys, folder, tmp_path, mobi
 
 
 @pytest.mark.slow
-def test_fit_efficientnet_lite0_with_its_offline_imagenet_weights(capsys, folder, tmp_path):
+def test_fit_efficientnet_lite0_with_its_offline_imagenet_weights(
+    capsys, folder, tmp_path
+):
     report, loaded = _fit_and_check(
         capsys, folder, tmp_path, ["--backbone", "EfficientNetLite0"], "--epochs", "0"
     )
-    assert report["backbone"] == "keras_transfer.applications.EfficientNetLite0(weights='imagenet')"
+    assert (
+        report["backbone"]
+        == "keras_transfer.applications.EfficientNetLite0(weights='imagenet')"
+    )
     # Its (x - 127) / 128 is inside the backbone: fit adds no preprocessing layer.
     assert "preprocess" not in [layer.name for layer in loaded.layers]
     # ImageNet features tell bright from dark images.
@@ -168,12 +200,16 @@ def test_fit_efficientnet_lite0_with_its_offline_imagenet_weights(capsys, folder
 
 @pytest.mark.tensorflow_only
 def test_fit_hub_savedmodel(capsys, folder, tmp_path, hub_savedmodel):
-    report, loaded = _fit_and_check(capsys, folder, tmp_path, ["--backbone", hub_savedmodel])
+    report, loaded = _fit_and_check(
+        capsys, folder, tmp_path, ["--backbone", hub_savedmodel]
+    )
     assert report["backbone"].startswith("HubBackbone(")
     # Bright vs dark is separable from pooled conv features: the head learns it.
     assert report["validation_accuracy"] == 1.0
     assert report["train_accuracy"] == 1.0
-    assert loaded.get_layer("preprocess").get_config()["scale"] == pytest.approx(1 / 255)
+    assert loaded.get_layer("preprocess").get_config()["scale"] == pytest.approx(
+        1 / 255
+    )
     assert report["layer_groups"] == ["backbone"]
     # A SavedModel cannot be cut: one stage trains the whole model on the images.
     (stage,) = report["fine_tune"]["stages"]
@@ -184,7 +220,9 @@ def test_fit_hub_savedmodel(capsys, folder, tmp_path, hub_savedmodel):
 
 
 @pytest.mark.tensorflow_only
-def test_precision_and_recipe_flags_reach_fine_tune(capsys, folder, tmp_path, hub_savedmodel):
+def test_precision_and_recipe_flags_reach_fine_tune(
+    capsys, folder, tmp_path, hub_savedmodel
+):
     report, loaded = _fit_and_check(
         capsys, folder, tmp_path, ["--backbone", hub_savedmodel], "--precision",
         "mixed_bfloat16", "--jit-compile", "false", "--views", "none",
@@ -221,7 +259,9 @@ def test_removed_flags_are_argparse_errors(capsys, flag):
 
 @pytest.mark.tensorflow_only
 @pytest.mark.parametrize("choice", ["auto", "none"])
-def test_an_imbalanced_folder_gets_class_weights(capsys, tmp_path, hub_savedmodel, choice):
+def test_an_imbalanced_folder_gets_class_weights(
+    capsys, tmp_path, hub_savedmodel, choice
+):
     data = _write_folder(tmp_path / "data", per_class=(12, 4), corrupt=False)
     report, _ = _quick_fit(capsys, data, tmp_path, hub_savedmodel, "--class-weight", choice,
                            "--validation-split", "0.25")  # fmt: skip
@@ -241,7 +281,10 @@ def test_an_imbalanced_folder_gets_class_weights(capsys, tmp_path, hub_savedmode
         "auto: largest class 3.00x the smallest (> 1.5x): softened (square-root) "
         "balanced weights"
     )
-    assert "- class weights: bright 0.845, dark 1.464 (auto: largest class 3.00x" in markdown
+    assert (
+        "- class weights: bright 0.845, dark 1.464 (auto: largest class 3.00x"
+        in markdown
+    )
 
 
 def _quick_fit(capsys, folder, tmp_path, hub_savedmodel, *extra):
@@ -317,7 +360,9 @@ def test_best_validation_weights_are_kept(capsys, folder, tmp_path, hub_savedmod
     history = report["history"]
     assert [row["phase"] for row in history].count("stage 1") == 4
     kept = history[report["fine_tune"]["kept_epoch"]]
-    assert report["validation_balanced_accuracy"] == pytest.approx(kept["val_balanced_accuracy"])
+    assert report["validation_balanced_accuracy"] == pytest.approx(
+        kept["val_balanced_accuracy"]
+    )
     assert report["validation_loss"] == pytest.approx(kept["val_loss"], rel=1e-4)
 
 
@@ -332,7 +377,10 @@ def test_groups_to_unfreeze_are_printed(capsys, folder, tmp_path, mobilenet_weig
     groups = report["layer_groups"]
     assert groups[0] == "out_relu" or groups[0].startswith("Conv_1")
     assert "block_1" in " ".join(groups) and len(groups) > 10
-    assert f"Layer groups below the head, top first ({len(groups)}): {', '.join(groups)}" in err
+    assert (
+        f"Layer groups below the head, top first ({len(groups)}): {', '.join(groups)}"
+        in err
+    )
     assert "then no stage (--epochs 0)" in err
     assert report["unfrozen_groups"] == [] and report["fine_tune"]["stages"] == []
     assert [row["phase"] for row in report["history"]] == ["head"]
@@ -371,7 +419,12 @@ def test_preprocess_input_becomes_serializable_layers(module, scale, offset, fli
 
 
 def test_preprocessing_inside_the_model_means_no_layer():
-    assert _backbones.preprocess_layers(keras.applications.efficientnet.preprocess_input, "x") == []
+    assert (
+        _backbones.preprocess_layers(
+            keras.applications.efficientnet.preprocess_input, "x"
+        )
+        == []
+    )
     with pytest.raises(cli.UserError, match="not a per-channel scale"):
         _backbones.preprocess_layers(lambda x: x[..., [1, 0, 2]], "Shuffled")
     with pytest.raises(cli.UserError, match="not affine"):
@@ -414,28 +467,50 @@ def test_imagenet_weights_offline_fail_with_a_clear_message(folder, tmp_path):
 
 
 def test_missing_directory(capsys, tmp_path):
-    result = _fit(capsys, tmp_path / "nope", "--backbone", "MobileNetV2", "--out", tmp_path / "m.keras")
+    result = _fit(
+        capsys,
+        tmp_path / "nope",
+        "--backbone",
+        "MobileNetV2",
+        "--out",
+        tmp_path / "m.keras",
+    )
     _assert_user_error(*result, "no such directory")
     assert not (tmp_path / "m.keras").exists()
 
 
 def test_empty_directory(capsys, tmp_path):
     (tmp_path / "empty").mkdir()
-    result = _fit(capsys, tmp_path / "empty", "--backbone", "MobileNetV2", "--out", tmp_path / "m.keras")
+    result = _fit(
+        capsys,
+        tmp_path / "empty",
+        "--backbone",
+        "MobileNetV2",
+        "--out",
+        tmp_path / "m.keras",
+    )
     _assert_user_error(*result, "no class subfolders")
 
 
 def test_single_class(capsys, tmp_path):
     data = _write_folder(tmp_path / "data", classes=("only",), corrupt=False)
-    result = _fit(capsys, data, "--backbone", "MobileNetV2", "--out", tmp_path / "m.keras")
+    result = _fit(
+        capsys, data, "--backbone", "MobileNetV2", "--out", tmp_path / "m.keras"
+    )
     _assert_user_error(*result, "at least 2 class", "only")
 
 
 @pytest.mark.parametrize(
     "backbone_args, fragment",
     [
-        (["--backbone", "MobileNetV9"], "MobileNetV2"),  # unknown name: close names shown
-        (["--backbone", "MobileNetV2"], "--weights"),  # no local weights: nothing downloaded
+        (
+            ["--backbone", "MobileNetV9"],
+            "MobileNetV2",
+        ),  # unknown name: close names shown
+        (
+            ["--backbone", "MobileNetV2"],
+            "--weights",
+        ),  # no local weights: nothing downloaded
     ],
 )
 def test_unloadable_backbone_name(capsys, folder, tmp_path, backbone_args, fragment):
@@ -447,7 +522,9 @@ def test_unloadable_backbone_name(capsys, folder, tmp_path, backbone_args, fragm
 
 def test_weights_that_do_not_fit_the_backbone(capsys, folder, tmp_path):
     wrong = tmp_path / "wrong.weights.h5"
-    keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]).save_weights(str(wrong))
+    keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]).save_weights(
+        str(wrong)
+    )
     result = _fit(
         capsys, folder, "--backbone", "MobileNetV2", "--weights", wrong,
         "--image-size", SIZE, "--out", tmp_path / "m.keras",
@@ -459,7 +536,9 @@ def test_weights_that_do_not_fit_the_backbone(capsys, folder, tmp_path):
 def test_directory_that_is_not_a_savedmodel(capsys, folder, tmp_path):
     not_a_model = tmp_path / "not_a_model"
     not_a_model.mkdir()
-    result = _fit(capsys, folder, "--backbone", not_a_model, "--out", tmp_path / "m.keras")
+    result = _fit(
+        capsys, folder, "--backbone", not_a_model, "--out", tmp_path / "m.keras"
+    )
     _assert_user_error(*result, "could not be loaded")
 
 
@@ -474,7 +553,9 @@ def test_existing_output_is_refused_and_kept(capsys, folder, tmp_path):
 
 def test_existing_report_is_refused(capsys, folder, tmp_path):
     (tmp_path / "model.md").write_text("my notes")
-    result = _fit(capsys, folder, "--backbone", "MobileNetV2", "--out", tmp_path / "model.keras")
+    result = _fit(
+        capsys, folder, "--backbone", "MobileNetV2", "--out", tmp_path / "model.keras"
+    )
     _assert_user_error(*result, "model.md")
     assert (tmp_path / "model.md").read_text() == "my notes"
 
@@ -613,13 +694,17 @@ def test_fit_draws_the_training_curves(capsys, folder, tmp_path, hub_savedmodel)
     report = json.loads((tmp_path / "model.json").read_text())
     curves = report["curves"]
     assert curves["path"] == str(png)
-    assert curves["lines"] == [label for _, _, label in _curves.METRICS]  # one per metric
+    assert curves["lines"] == [
+        label for _, _, label in _curves.METRICS
+    ]  # one per metric
     assert curves["phase_starts"] == [[0, "head"], [3, "stage 1"]]
     assert "- training curves: [model.png](model.png)" in stdout
     assert f"Saved {tmp_path / 'model.keras'}, " in err and "model.png" in err
     # the PNG is an output like the others: not replaced without --overwrite
     (tmp_path / "model.keras").unlink()
-    result = _fit(capsys, folder, "--backbone", hub_savedmodel, "--out", tmp_path / "model.keras")
+    result = _fit(
+        capsys, folder, "--backbone", hub_savedmodel, "--out", tmp_path / "model.keras"
+    )
     _assert_user_error(*result, "model.png")
 
 
@@ -635,4 +720,8 @@ def test_curves_without_matplotlib_say_so(tmp_path, monkeypatch):
 
 def test_phase_starts():
     history = [{"phase": p} for p in ("head", "head", "stage 1", "stage 1", "stage 2")]
-    assert _curves.phase_starts(history) == [(0, "head"), (2, "stage 1"), (4, "stage 2")]
+    assert _curves.phase_starts(history) == [
+        (0, "head"),
+        (2, "stage 1"),
+        (4, "stage 2"),
+    ]

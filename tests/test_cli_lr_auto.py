@@ -23,7 +23,9 @@ def test_fit_learning_rate_auto_reports_the_curve(capsys, tmp_path):
         for i in range(8):
             base = 200 if c == 0 else 40
             pixels = np.clip(base + rng.integers(-30, 30, (SIZE, SIZE, 3)), 0, 255)
-            Image.fromarray(pixels.astype(np.uint8)).save(tmp_path / "data" / name / f"{i}.png")
+            Image.fromarray(pixels.astype(np.uint8)).save(
+                tmp_path / "data" / name / f"{i}.png"
+            )
     keras.utils.set_random_seed(2)
     backbone = keras.Sequential(
         [keras.Input((SIZE, SIZE, 3)), keras.layers.Conv2D(4, 3, activation="relu")]

@@ -35,7 +35,9 @@ def v3_weights(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("weights") / "v3_small.weights.h5")
     keras.utils.set_random_seed(1)
     build = keras.applications.MobileNetV3Small
-    build(weights=None, include_top=False, input_shape=(SIZE, SIZE, 3)).save_weights(path)
+    build(weights=None, include_top=False, input_shape=(SIZE, SIZE, 3)).save_weights(
+        path
+    )
     return path
 
 
@@ -59,12 +61,18 @@ def test_rank_a_folder_with_a_failing_backbone(capsys, tmp_path, v3_weights):
     assert status == 0, err
     report = json.loads(out.read_text())
     assert report["class_names"] == ["bright", "dark"]
-    assert report["data"]["skipped"] == 1 and "broken.png" in report["data"]["skipped_examples"][0]
+    assert (
+        report["data"]["skipped"] == 1
+        and "broken.png" in report["data"]["skipped_examples"][0]
+    )
     assert report["settings"]["num_images"] == 12
     assert report["settings"]["folds"] == 5
     rows = {row["name"]: row for row in report["candidates"]}
     assert list(rows) == backbones
-    assert rows["NoSuchNet"]["status"] == "failed" and "NoSuchNet" in rows["NoSuchNet"]["error"]
+    assert (
+        rows["NoSuchNet"]["status"] == "failed"
+        and "NoSuchNet" in rows["NoSuchNet"]["error"]
+    )
     assert rows["MobileNetV3Small"]["status"] == "ok", rows["MobileNetV3Small"]["error"]
     assert rows["MobileNetV3Small"]["feature_dim"] == 576
     ran = [name for name, row in rows.items() if row["status"] == "ok"]
@@ -72,7 +80,9 @@ def test_rank_a_folder_with_a_failing_backbone(capsys, tmp_path, v3_weights):
     best = max(rows[name]["scores"]["knn"] for name in ran)
     assert rows[report["recommended"]]["scores"]["knn"] == best
     for name in ran:
-        assert all(0 <= rows[name]["scores"][k] <= 1 for k in ("knn", "linear_probe")), rows
+        assert all(
+            0 <= rows[name]["scores"][k] <= 1 for k in ("knn", "linear_probe")
+        ), rows
     if len(ran) == 2:  # bright vs dark: the tiny conv's features tell them apart
         assert rows[backbones[0]]["scores"]["knn"] == 1.0, rows
     # The command that fine-tunes the winner, with its weights file.
@@ -100,7 +110,9 @@ def test_rank_errors_exit_2_and_write_nothing(capsys, tmp_path):
     status, _, err = _rank(capsys, folder, "--backbones", "NoSuchNet", "--out", out,
                            "--image-size", SIZE)  # fmt: skip
     assert status == 2 and "at least 2 images per class" in err and "`y`" in err
-    status, _, err = _rank(capsys, folder, "--backbones", "A", "--out", tmp_path / "r.txt")
+    status, _, err = _rank(
+        capsys, folder, "--backbones", "A", "--out", tmp_path / "r.txt"
+    )
     assert status == 2 and "`--out`" in err
     status, _, err = _rank(capsys, folder, "--backbones", "A", "--weights", "B=x.h5",
                            "--out", out)  # fmt: skip

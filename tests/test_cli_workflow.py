@@ -101,7 +101,9 @@ def test_reloaded_model_on_raw_pixels_is_what_predict_prints(fitted, capsys, tmp
     assert status == 0, captured.err
     assert f"skipped: {bad}" in captured.err and "1 unreadable" in captured.err
     result = json.loads(out.read_text())
-    assert result["skipped"] == 1 and [p["file"] for p in result["predictions"]] == files
+    assert (
+        result["skipped"] == 1 and [p["file"] for p in result["predictions"]] == files
+    )
     model = keras.saving.load_model(fitted["out"], safe_mode=False)
     pixels = np.stack([_raw_pixels(f) for f in files])
     assert pixels.dtype == np.uint8 and pixels.max() > 200  # raw, not rescaled
@@ -114,9 +116,13 @@ def test_reloaded_model_on_raw_pixels_is_what_predict_prints(fitted, capsys, tmp
         assert line.startswith(f"{prediction['file']}: {CLASSES[best]} {row[best]:.4f}")
         assert [t["class"] for t in prediction["top"]][0] == CLASSES[best]
         np.testing.assert_allclose(
-            [t["probability"] for t in prediction["top"]], np.sort(row)[::-1][:2], rtol=1e-5
+            [t["probability"] for t in prediction["top"]],
+            np.sort(row)[::-1][:2],
+            rtol=1e-5,
         )
-    labels = np.array([CLASSES.index(os.path.basename(os.path.dirname(f))) for f in files])
+    labels = np.array(
+        [CLASSES.index(os.path.basename(os.path.dirname(f))) for f in files]
+    )
     accuracy = float(np.mean(np.argmax(probabilities, axis=1) == labels))
     assert accuracy >= fitted["report"]["validation_accuracy"]
 
@@ -127,7 +133,9 @@ def test_evaluate_matches_names_and_writes_the_report(fitted, capsys, tmp_path):
     _write_images(subset, per_class=3, seed=5, classes=("red", "blue"))
     _corrupt(subset / "red" / "bad.png")
     stem = tmp_path / "eval"
-    status = cli.main(["evaluate", str(fitted["out"]), str(subset), "--out", str(stem), "--unsafe"])
+    status = cli.main(
+        ["evaluate", str(fitted["out"]), str(subset), "--out", str(stem), "--unsafe"]
+    )
     captured = capsys.readouterr()
     assert status == 0, captured.err
     result = json.loads((tmp_path / "eval.json").read_text())
@@ -141,7 +149,10 @@ def test_evaluate_matches_names_and_writes_the_report(fitted, capsys, tmp_path):
     recall = [matrix[c, c] / 3 for c in (0, 2)]
     assert result["balanced_accuracy"] == pytest.approx(np.mean(recall))
     printed = f"{result['balanced_accuracy']:.4f}"
-    assert f"- balanced accuracy (mean recall over the classes present): {printed}" in captured.out
+    assert (
+        f"- balanced accuracy (mean recall over the classes present): {printed}"
+        in captured.out
+    )
     assert "| true \\ predicted | blue | green | red |" in captured.out
     assert (tmp_path / "eval.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "accuracy" in (tmp_path / "eval.md").read_text()
@@ -150,27 +161,35 @@ def test_evaluate_matches_names_and_writes_the_report(fitted, capsys, tmp_path):
 def test_evaluate_refuses_a_class_the_model_does_not_have(fitted, capsys, tmp_path):
     wrong = _write_images(tmp_path / "wrong", per_class=2, seed=6, classes=("red",))
     (wrong / "purple").mkdir()
-    Image.fromarray(np.zeros((SIZE, SIZE, 3), np.uint8)).save(wrong / "purple" / "0.png")
+    Image.fromarray(np.zeros((SIZE, SIZE, 3), np.uint8)).save(
+        wrong / "purple" / "0.png"
+    )
     status = cli.main(["evaluate", str(fitted["out"]), str(wrong), "--unsafe"])
     err = capsys.readouterr().err
     assert status == 2 and "Traceback" not in err
     assert "['purple']" in err and "['blue', 'green', 'red']" in err
 
 
-def test_export_serves_float32_probabilities_equal_to_the_model(fitted, capsys, tmp_path):
+def test_export_serves_float32_probabilities_equal_to_the_model(
+    fitted, capsys, tmp_path
+):
     import tensorflow as tf
 
     out = tmp_path / "served"
     status = cli.main(["export", str(fitted["out"]), str(out), "--unsafe"])
     assert status == 0, capsys.readouterr().err
-    assert json.loads((out / "keras_transfer.json").read_text())["class_names"] == list(CLASSES)
+    assert json.loads((out / "keras_transfer.json").read_text())["class_names"] == list(
+        CLASSES
+    )
     files = sorted(fitted["held_out"].rglob("*.png"))[:4]
     pixels = np.stack([_raw_pixels(f) for f in files]).astype("float32")
     artifact = tf.saved_model.load(str(out))  # keep it: serve() uses its variables
     served = artifact.serve(pixels)
     assert served.dtype == tf.float32
     model = keras.saving.load_model(fitted["out"], safe_mode=False)
-    np.testing.assert_allclose(served.numpy(), model.predict(pixels, verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        served.numpy(), model.predict(pixels, verbose=0), rtol=1e-5, atol=1e-6
+    )
     # An existing OUT is kept unless --overwrite; a format Keras does not have is refused.
     assert cli.main(["export", str(fitted["out"]), str(out), "--unsafe"]) == 2
     assert "--overwrite" in capsys.readouterr().err

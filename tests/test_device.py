@@ -19,5 +19,7 @@ def test_backend_is_answers_for_the_active_backend_only():
 
 @pytest.mark.parametrize("names", [("pytorch",), ("jax", "tf"), ()])
 def test_a_name_that_is_no_backend_raises(names):
-    with pytest.raises(ValueError, match=r"`names` must be Keras backends.*Received: names="):
+    with pytest.raises(
+        ValueError, match=r"`names` must be Keras backends.*Received: names="
+    ):
         backend_is(*names)

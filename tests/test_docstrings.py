@@ -58,7 +58,9 @@ def _public_objects():
                         continue
                     member = getattr(member, "fget", member)  # properties
                     if callable(member) and member.__doc__:
-                        found.append((f"{obj.__module__}.{obj.__qualname__}.{attr}", member))
+                        found.append(
+                            (f"{obj.__module__}.{obj.__qualname__}.{attr}", member)
+                        )
     return found
 
 
@@ -67,7 +69,9 @@ def _examples():
     for qualname, obj in _public_objects():
         doc = inspect.getdoc(obj) or ""
         if ">>>" in doc:
-            cases.append(pytest.param(qualname, "doctest", doc, id=f"{qualname}-doctest"))
+            cases.append(
+                pytest.param(qualname, "doctest", doc, id=f"{qualname}-doctest")
+            )
         example = doc.split("\nExample:", 1)[1] if "\nExample:" in doc else ""
         for i, block in enumerate(FENCE.findall(example)):
             cases.append(pytest.param(qualname, "fenced", block, id=f"{qualname}-{i}"))
@@ -88,7 +92,9 @@ def _module_of(qualname: str) -> object:
 
 
 def test_every_public_module_has_examples():
-    documented = {qualname.rsplit(".", 1)[0] for qualname, *_ in (p.values for p in EXAMPLES)}
+    documented = {
+        qualname.rsplit(".", 1)[0] for qualname, *_ in (p.values for p in EXAMPLES)
+    }
     for package in PACKAGES[1:]:
         assert any(name.startswith(package + ".") for name in documented), package
 

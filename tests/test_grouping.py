@@ -88,8 +88,13 @@ def test_mobilenetv2_natural_blocks():
     )
     by_name = {g.name: g for g in groups}
     assert [layer.name for layer in by_name["block_16"].layers] == [
-        f"block_16_{part}" for part in (
-            "expand", "expand_BN", "depthwise", "depthwise_BN", "project",
+        f"block_16_{part}"
+        for part in (
+            "expand",
+            "expand_BN",
+            "depthwise",
+            "depthwise_BN",
+            "project",
             "project_BN",
         )
     ]
@@ -100,18 +105,30 @@ def test_mobilenetv2_natural_blocks():
 @pytest.mark.parametrize(
     "names, expected",
     [
-        (["conv5_block2_1_conv", "conv5_block2_1_bn", "conv5_block3_1_conv"],
-         ["conv5_block3", "conv5_block2"]),
-        (["block7a_expand_conv", "block7a_bn", "block7b_se_reduce"],
-         ["block7b", "block7a"]),
+        (
+            ["conv5_block2_1_conv", "conv5_block2_1_bn", "conv5_block3_1_conv"],
+            ["conv5_block3", "conv5_block2"],
+        ),
+        (
+            ["block7a_expand_conv", "block7a_bn", "block7b_se_reduce"],
+            ["block7b", "block7a"],
+        ),
         (["block4_conv1", "block5_conv1", "block5_conv2"], ["block5", "block4"]),
-        (["stack3_block1_conv", "stack3_block2_conv"],
-         ["stack3_block2", "stack3_block1"]),
-        (["convnext_tiny_stage_3_block_1_depthwise_conv",
-          "convnext_tiny_stage_3_block_2_depthwise_conv"],
-         ["convnext_tiny_stage_3_block_2", "convnext_tiny_stage_3_block_1"]),
-        (["conv_dw_12", "conv_dw_12_bn", "conv_pw_12", "conv_dw_13"],
-         ["conv_13", "conv_12"]),
+        (
+            ["stack3_block1_conv", "stack3_block2_conv"],
+            ["stack3_block2", "stack3_block1"],
+        ),
+        (
+            [
+                "convnext_tiny_stage_3_block_1_depthwise_conv",
+                "convnext_tiny_stage_3_block_2_depthwise_conv",
+            ],
+            ["convnext_tiny_stage_3_block_2", "convnext_tiny_stage_3_block_1"],
+        ),
+        (
+            ["conv_dw_12", "conv_dw_12_bn", "conv_pw_12", "conv_dw_13"],
+            ["conv_13", "conv_12"],
+        ),
         (["dense_a", "dense_b"], ["dense_b", "dense_a"]),
     ],
 )

@@ -18,19 +18,33 @@ from keras_transfer.optimizers import LayerwiseLR
 
 EXPECTED = {
     "vit": [
-        "transformer_block_3", "transformer_block_2", "transformer_block_1",
+        "transformer_block_3",
+        "transformer_block_2",
+        "transformer_block_1",
         "vit_patching_and_embedding",
     ],
     "hub_resnet": [
-        "stack1_block1", "stack1_block0", "stack0_block1", "stack0_block0", "conv1_conv",
+        "stack1_block1",
+        "stack1_block0",
+        "stack0_block1",
+        "stack0_block0",
+        "conv1_conv",
     ],
     "hub_mobilenet": [
-        "block_3_0", "block_2_1", "block_2_0", "block_1_1", "block_1_0", "block_0_0",
+        "block_3_0",
+        "block_2_1",
+        "block_2_0",
+        "block_1_1",
+        "block_1_0",
+        "block_0_0",
         "input_conv",
     ],
     "cv_resnet_v2": [
-        "v2_stack_1_block2", "v2_stack_1_block1", "v2_stack_0_block2",
-        "v2_stack_0_block1", "conv1_conv",
+        "v2_stack_1_block2",
+        "v2_stack_1_block1",
+        "v2_stack_0_block2",
+        "v2_stack_0_block1",
+        "conv1_conv",
     ],
     "cv_efficientnet_v2": ["top_conv", "block2b", "block2a", "block1a", "stem_conv"],
     "cv_mobilenet_v3": ["Conv_1", "expanded_conv_1", "expanded_conv", "Conv"],
@@ -57,7 +71,11 @@ def test_bert_one_group_per_transformer_layer():
     groups = kt.layer_groups(backbone)
     names = [g.name for g in groups]
     blocks = [n for n in names if n.startswith("transformer_layer_")]
-    assert blocks == ["transformer_layer_2", "transformer_layer_1", "transformer_layer_0"]
+    assert blocks == [
+        "transformer_layer_2",
+        "transformer_layer_1",
+        "transformer_layer_0",
+    ]
     assert all(len(g.layers) == 1 for g in groups if g.name in blocks)
     _assert_partition(groups, backbone)
 
@@ -91,14 +109,16 @@ def test_groups_see_through_the_model_and_the_wrapper(wrap):
     encoder = vit.get_layer("vit_encoder")
     # Block 3 and the encoder's final LayerNorm, which joins the block before it.
     assert [id(layer) for layer in groups[1].layers] == [
-        id(encoder.encoder_layers[2]), id(encoder.layer_norm)
+        id(encoder.encoder_layers[2]),
+        id(encoder.layer_norm),
     ]
 
 
 def test_spec_names_blocks_inside_the_encoder_by_name_and_regex():
     model, vit = _vit_model()
     groups = kt.layer_groups(
-        model, {"top": ["head", "transformer_block_3"], "low": ["transformer_block_[12]"]}
+        model,
+        {"top": ["head", "transformer_block_3"], "low": ["transformer_block_[12]"]},
     )
     blocks = vit.get_layer("vit_encoder").encoder_layers
     assert groups[0].layers == (model.get_layer("head"), blocks[2])
@@ -127,14 +147,20 @@ def test_gradual_unfreeze_unfreezes_one_vit_block_per_stage(as_layer_groups):
     model.compile(optimizer="adam", loss="mse")
     x = np.random.default_rng(0).random((8, 16, 16, 3), dtype="float32")
     history = model.fit(
-        x, np.zeros((8, 2), "float32"), epochs=3, batch_size=4, verbose=0,
+        x,
+        np.zeros((8, 2), "float32"),
+        epochs=3,
+        batch_size=4,
+        verbose=0,
         callbacks=[GradualUnfreeze(groups=groups, start_epoch=0, verbose=0), Record()],
     )
     assert history.history["unfreeze_stage"] == [1, 2, 3]
     # 16 weights per block; the final LayerNorm (2) comes with block 3.
     assert history.history["trainable_weights"] == [2 + 18, 2 + 34, 2 + 50]
     assert trainable_blocks == [
-        [False, False, True], [False, True, True], [True, True, True]
+        [False, False, True],
+        [False, True, True],
+        [True, True, True],
     ]
 
 
@@ -142,11 +168,15 @@ def test_gradual_unfreeze_config_writes_layer_groups_as_a_spec():
     model, _ = _vit_model()
     groups = kt.layer_groups(model)[:2]
     config = GradualUnfreeze(groups=groups).get_config()
-    assert config["groups"] == {"head": ["head"], "transformer_block_3": [
-        "transformer_block_3", "ln"]}
+    assert config["groups"] == {
+        "head": ["head"],
+        "transformer_block_3": ["transformer_block_3", "ln"],
+    }
     rebuilt = GradualUnfreeze.from_config(config)
     assert [g.name for g in kt.layer_groups(model, rebuilt.groups)] == [
-        "head", "transformer_block_3"]
+        "head",
+        "transformer_block_3",
+    ]
 
 
 def test_layerwise_lr_decays_per_vit_block():
@@ -154,8 +184,6 @@ def test_layerwise_lr_decays_per_vit_block():
     optimizer = LayerwiseLR(keras.optimizers.Adam(1e-3), decay=0.5, model=model)
     multipliers = optimizer.resolved_multipliers(model.weights)
     blocks = vit.get_layer("vit_encoder").encoder_layers
-    per_block = [
-        {multipliers[w.path] for w in block.weights} for block in blocks
-    ]
+    per_block = [{multipliers[w.path] for w in block.weights} for block in blocks]
     assert per_block == [{0.125}, {0.25}, {0.5}]
     assert {multipliers[w.path] for w in model.get_layer("head").weights} == {1.0}

@@ -21,7 +21,10 @@ class _Block(keras.layers.Layer):
     def __init__(self):
         super().__init__(name="block")
         self.first = keras.layers.Dense(2, name="first")
-        self.pair = [keras.layers.Dense(2, name="second"), keras.layers.Dense(2, name="third")]
+        self.pair = [
+            keras.layers.Dense(2, name="second"),
+            keras.layers.Dense(2, name="third"),
+        ]
 
     def call(self, x):
         return self.pair[1](self.pair[0](self.first(x)))

@@ -26,8 +26,9 @@ def _cnn(classes=2):
         name="backbone",
     )
     backbone.trainable = False
-    return keras.Sequential([backbone, keras.layers.Dense(classes, name="head")],
-                            name="model")
+    return keras.Sequential(
+        [backbone, keras.layers.Dense(classes, name="head")], name="model"
+    )
 
 
 def _data(n=32, seed=0):
@@ -102,13 +103,15 @@ def test_every_supported_layer_type_and_its_merge(layer, shape, added):
         if weight.name.startswith("lora_"):
             weight.assign(np.full(weight.shape, 0.1, "float32"))
     rng = np.random.default_rng(0)
-    x = (rng.integers(0, 10, (2, 7)) if not shape
-         else rng.normal(size=(2, *shape))).astype(inputs.dtype)
+    x = (
+        rng.integers(0, 10, (2, 7)) if not shape else rng.normal(size=(2, *shape))
+    ).astype(inputs.dtype)
     merged = merge_lora(model)
     assert not any("lora" in w.name for w in merged.weights)
     served = merged.predict(x, verbose=0)
-    np.testing.assert_allclose(served, model.predict(x, verbose=0), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        served, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6
+    )
     for weight in layer.weights:  # the adapters did matter
         if weight.name.startswith("lora_"):
             weight.assign(np.zeros(weight.shape, "float32"))
@@ -125,10 +128,14 @@ def test_fit_updates_only_adapters_and_head():
     after = _values(model.weights)
     changed = {p for p in before if not np.array_equal(before[p], after[p])}
     assert changed == {
-        "backbone/block3_dense/lora_kernel_a", "backbone/block3_dense/lora_kernel_b",
-        "backbone/block2_conv/lora_kernel_a", "backbone/block2_conv/lora_kernel_b",
-        "backbone/block1_conv/lora_kernel_a", "backbone/block1_conv/lora_kernel_b",
-        "model/head/kernel", "model/head/bias",
+        "backbone/block3_dense/lora_kernel_a",
+        "backbone/block3_dense/lora_kernel_b",
+        "backbone/block2_conv/lora_kernel_a",
+        "backbone/block2_conv/lora_kernel_b",
+        "backbone/block1_conv/lora_kernel_a",
+        "backbone/block1_conv/lora_kernel_b",
+        "model/head/kernel",
+        "model/head/bias",
     }
     # Kernels, biases, the depthwise conv and BatchNorm (gamma, beta, moving
     # statistics: inference mode) are bit-identical.
@@ -172,23 +179,33 @@ def test_layerwise_lr_multipliers_reach_the_adapters_by_group():
         before = _values(model.weights)
         model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
         updates[name] = {p: v - before[p] for p, v in _values(model.weights).items()}
-    depth = {"model/head": 0, "backbone/block3_dense": 1,
-             "backbone/block2_conv": 2, "backbone/block1_conv": 3}
+    depth = {
+        "model/head": 0,
+        "backbone/block3_dense": 1,
+        "backbone/block2_conv": 2,
+        "backbone/block1_conv": 3,
+    }
     for prefix, d in depth.items():
-        for suffix in (("kernel", "bias") if d == 0 else ("lora_kernel_a",
-                                                          "lora_kernel_b")):
+        for suffix in (
+            ("kernel", "bias") if d == 0 else ("lora_kernel_a", "lora_kernel_b")
+        ):
             path = f"{prefix}/{suffix}"
             assert np.abs(updates["plain"][path]).max() > 0, path
-            np.testing.assert_allclose(updates["layerwise"][path],
-                                       0.5**d * updates["plain"][path],
-                                       rtol=1e-4, atol=1e-7, err_msg=path)
+            np.testing.assert_allclose(
+                updates["layerwise"][path],
+                0.5**d * updates["plain"][path],
+                rtol=1e-4,
+                atol=1e-7,
+                err_msg=path,
+            )
 
 
 def test_gradual_unfreeze_brings_adapters_in_group_by_group():
     model = _cnn()
     table = enable_lora(model, rank=2, trainable=False)
-    optimizer = LayerwiseLR(keras.optimizers.Adam(1e-2),
-                            path_multipliers=table.base_multipliers())
+    optimizer = LayerwiseLR(
+        keras.optimizers.Adam(1e-2), path_multipliers=table.base_multipliers()
+    )
     _compile(model, optimizer)
     x, y = _data()
     start = _values(model.weights)
@@ -196,12 +213,20 @@ def test_gradual_unfreeze_brings_adapters_in_group_by_group():
     record = keras.callbacks.LambdaCallback(
         on_epoch_end=lambda epoch, logs: snapshots.append(_values(model.weights))
     )
-    model.fit(x, y, batch_size=8, epochs=4, verbose=0,
-              callbacks=[GradualUnfreeze(verbose=0), record])
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=4,
+        verbose=0,
+        callbacks=[GradualUnfreeze(verbose=0), record],
+    )
 
     def moved(epoch, layer):
-        return not np.array_equal(snapshots[epoch][f"backbone/{layer}/lora_kernel_b"],
-                                  start[f"backbone/{layer}/lora_kernel_b"])
+        return not np.array_equal(
+            snapshots[epoch][f"backbone/{layer}/lora_kernel_b"],
+            start[f"backbone/{layer}/lora_kernel_b"],
+        )
 
     order = ["block3_dense", "block2_conv", "block1_conv"]
     for epoch in range(4):  # epoch k trains the adapters of the top k groups
@@ -220,19 +245,24 @@ def test_keras_save_stores_merged_kernels_and_zeroes_the_adapters(tmp_path):
     path = str(tmp_path / "lora.keras")
     model.save(path)
     loaded = keras.saving.load_model(path)
-    np.testing.assert_allclose(loaded.predict(x, verbose=0),
-                               model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6
+    )
     layer = loaded.get_layer("backbone").get_layer("block1_conv")
     assert layer.lora_enabled and layer.lora_rank == 2
     assert not np.any(layer.lora_kernel_a.numpy()) and not np.any(
-        layer.lora_kernel_b.numpy())
+        layer.lora_kernel_b.numpy()
+    )
     original = model.get_layer("backbone").get_layer("block1_conv")
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.kernel),
-                               keras.ops.convert_to_numpy(original.kernel),
-                               rtol=1e-6)  # the merged kernel was saved
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(layer.kernel),
+        keras.ops.convert_to_numpy(original.kernel),
+        rtol=1e-6,
+    )  # the merged kernel was saved
     raw = [w for w in original.weights if w.name == "kernel"][0]
-    assert not np.allclose(keras.ops.convert_to_numpy(original.kernel),
-                           raw.numpy())  # the adapters had moved
+    assert not np.allclose(
+        keras.ops.convert_to_numpy(original.kernel), raw.numpy()
+    )  # the adapters had moved
 
 
 @keras.saving.register_keras_serializable(package="keras_transfer_tests")
@@ -265,9 +295,11 @@ def test_merge_lora_reaches_adapters_inside_a_custom_layer():
     merged = merge_lora(model)
     assert [w.name for w in merged.weights] == ["kernel", "bias"]
     np.testing.assert_allclose(  # alpha / rank = 1
-        keras.ops.convert_to_numpy(merged.weights[0]), base + a @ b, rtol=1e-6)
-    np.testing.assert_allclose(merged.predict(x, verbose=0),
-                               model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+        keras.ops.convert_to_numpy(merged.weights[0]), base + a @ b, rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        merged.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_enable_lora_unfreezes_only_the_adapted_layers_and_their_containers():
@@ -278,8 +310,10 @@ def test_enable_lora_unfreezes_only_the_adapted_layers_and_their_containers():
     for name in ("block1_conv", "block1_bn", "block2_dw", "block3_dense"):
         assert not backbone.get_layer(name).trainable, name
     assert sorted(w.path for w in model.trainable_weights) == [
-        "backbone/block2_conv/lora_kernel_a", "backbone/block2_conv/lora_kernel_b",
-        "model/head/bias", "model/head/kernel",
+        "backbone/block2_conv/lora_kernel_a",
+        "backbone/block2_conv/lora_kernel_b",
+        "model/head/bias",
+        "model/head/kernel",
     ]
 
 
@@ -288,7 +322,8 @@ def test_merge_lora_predicts_the_same_in_float32(tmp_path):
     merged = merge_lora(model)
     assert len(merged.weights) == len(model.weights) - 6
     assert merged.count_params() == model.count_params() - sum(
-        int(np.prod(w.shape)) for w in model.weights if "lora" in w.name)
+        int(np.prod(w.shape)) for w in model.weights if "lora" in w.name
+    )
     out = merged.predict(x, verbose=0)
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
@@ -316,7 +351,8 @@ def test_export_keeps_adapters_separate_and_merged_export_does_not(tmp_path):
         path = str(tmp_path / name)
         source.export(path, verbose=False)
         artifact = tf.saved_model.load(path)
-        np.testing.assert_allclose(artifact.serve(x).numpy(), expected, rtol=1e-5,
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            artifact.serve(x).numpy(), expected, rtol=1e-5, atol=1e-6
+        )
         counts[name] = sum("lora" in v.name for v in artifact.variables)
     assert counts == {"lora": 6, "merged": 0}

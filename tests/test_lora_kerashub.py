@@ -41,7 +41,10 @@ def test_enable_lora_adapts_what_keras_hub_adapts(builder):
     assert _adapted_paths(ours) == expected
     assert len(table.rows) == 6
     # Adapters only: ours also keeps the projections' biases frozen.
-    assert {w.name for w in ours.trainable_weights} == {"lora_kernel_a", "lora_kernel_b"}
+    assert {w.name for w in ours.trainable_weights} == {
+        "lora_kernel_a",
+        "lora_kernel_b",
+    }
     assert len(ours.trainable_weights) == 12
 
 
@@ -98,7 +101,8 @@ def test_fit_trains_exactly_the_adapters_and_the_head(builder):
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
     model.fit(x, rng.random((8, 2), dtype="float32"), epochs=1, batch_size=4, verbose=0)
     changed = {
-        id(w) for w in model.weights
+        id(w)
+        for w in model.weights
         if not np.array_equal(keras.ops.convert_to_numpy(w), before[id(w)])
     }
     head = {id(w) for w in model.get_layer("head").weights}

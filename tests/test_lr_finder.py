@@ -27,8 +27,10 @@ def _least_squares(spread, n=64, d=8, seed=0):
 
 def _linear(d=8):
     model = keras.Sequential(
-        [keras.Input((d,)), keras.layers.Dense(1, use_bias=False,
-                                               kernel_initializer="zeros")]
+        [
+            keras.Input((d,)),
+            keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros"),
+        ]
     )
     model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
     return model
@@ -77,8 +79,11 @@ def _classifier_data(seed=0, n=64):
 def _classifier(learning_rate=1e-3):
     keras.utils.set_random_seed(1)
     model = keras.Sequential(
-        [keras.Input((6,)), keras.layers.Dense(16, activation="relu"),
-         keras.layers.Dense(3)]
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(3),
+        ]
     )
     model.compile(
         optimizer=keras.optimizers.SGD(learning_rate),
@@ -89,8 +94,9 @@ def _classifier(learning_rate=1e-3):
 
 def test_tiny_classifier_trains_best_at_the_suggestion():
     x, y = _classifier_data()
-    suggestion = lr_find(_classifier(), x, y, min_lr=1e-5, max_lr=100.0,
-                            steps=60, batch_size=16).suggestion
+    suggestion = lr_find(
+        _classifier(), x, y, min_lr=1e-5, max_lr=100.0, steps=60, batch_size=16
+    ).suggestion
     final = {}
     for factor in (0.01, 1.0, 100.0):
         model = _classifier(suggestion * factor)
@@ -114,8 +120,13 @@ def _assert_bit_identical(before, after):
 def _bn_dropout_model(optimizer):
     keras.utils.set_random_seed(2)
     model = keras.Sequential(
-        [keras.Input((6,)), keras.layers.Dense(8), keras.layers.BatchNormalization(),
-         keras.layers.Dropout(0.2), keras.layers.Dense(3)]
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(8),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dropout(0.2),
+            keras.layers.Dense(3),
+        ]
     )
     model.compile(
         optimizer=optimizer,
@@ -143,8 +154,7 @@ def test_restores_weights_and_optimizer_state_bit_identically(make_optimizer):
     before = _values(variables)
     iterations = int(model.optimizer.iterations.numpy())
     rate = float(model.optimizer.learning_rate)
-    result = lr_find(model, x, y, min_lr=1e-4, max_lr=10.0, steps=20,
-                        batch_size=16)
+    result = lr_find(model, x, y, min_lr=1e-4, max_lr=10.0, steps=20, batch_size=16)
     assert len(result.learning_rates) >= 5
     assert not np.allclose(result.raw_losses[0], result.raw_losses[-1])
     _assert_bit_identical(before, _values(variables))
@@ -156,15 +166,19 @@ def test_restores_weights_and_optimizer_state_bit_identically(make_optimizer):
     "built",
     [
         True,
-        pytest.param(False, marks=pytest.mark.xfail(
-            keras.backend.backend() == "torch", strict=True,
-            reason="Keras on torch, not lr_find: with plain Keras, a fit, then every "
-            "model and optimizer variable and the torch, NumPy and Python random "
-            "states restored, then a second fit differs from the first fit of an "
-            "identical model when it has a Dropout layer (JAX: bit-identical); "
-            "lr_find's first steps are such a first fit (built optimizer: both "
-            "twins fitted first, identical)",
-        )),
+        pytest.param(
+            False,
+            marks=pytest.mark.xfail(
+                keras.backend.backend() == "torch",
+                strict=True,
+                reason="Keras on torch, not lr_find: with plain Keras, a fit, then every "
+                "model and optimizer variable and the torch, NumPy and Python random "
+                "states restored, then a second fit differs from the first fit of an "
+                "identical model when it has a Dropout layer (JAX: bit-identical); "
+                "lr_find's first steps are such a first fit (built optimizer: both "
+                "twins fitted first, identical)",
+            ),
+        ),
     ],
 )
 def test_a_fit_after_lr_find_is_the_fit_without_it(built):
@@ -185,10 +199,10 @@ def test_a_fit_after_lr_find_is_the_fit_without_it(built):
 
 def test_ramp_is_exponential_from_min_to_max():
     x, y = _least_squares(1.0)
-    result = lr_find(_linear(), x, y, min_lr=1e-6, max_lr=1e-2, steps=9,
-                        batch_size=64)
-    np.testing.assert_allclose(result.learning_rates, np.geomspace(1e-6, 1e-2, 9),
-                               rtol=1e-12)
+    result = lr_find(_linear(), x, y, min_lr=1e-6, max_lr=1e-2, steps=9, batch_size=64)
+    np.testing.assert_allclose(
+        result.learning_rates, np.geomspace(1e-6, 1e-2, 9), rtol=1e-12
+    )
     assert not result.stopped_early
     # The raw losses fall monotonically at these small stable rates.
     assert all(np.diff(result.raw_losses) < 0)
@@ -200,8 +214,7 @@ def test_ramp_is_exponential_from_min_to_max():
         ),
         loss="mse",
     )
-    ramped = lr_find(scheduled, x, y, min_lr=1e-6, max_lr=1e-2, steps=9,
-                     batch_size=64)
+    ramped = lr_find(scheduled, x, y, min_lr=1e-6, max_lr=1e-2, steps=9, batch_size=64)
     np.testing.assert_allclose(ramped.raw_losses, result.raw_losses, rtol=1e-5)
     config = scheduled.optimizer.get_config()["learning_rate"]["config"]
     assert config["initial_learning_rate"] == 0.1 and config["decay_steps"] == 100
@@ -212,16 +225,16 @@ def test_layerwise_lr_ramps_the_base_rate():
     # so LayerwiseLR's multipliers are applied on top of the ramped base.
     x, y = _least_squares(1.0)
     model = _linear()
-    model.compile(optimizer=LayerwiseLR(keras.optimizers.SGD(0.01), {"dense": 0.0}),
-                  loss="mse")
-    frozen = lr_find(model, x, y, min_lr=1e-4, max_lr=1.0, steps=10,
-                        batch_size=64)
+    model.compile(
+        optimizer=LayerwiseLR(keras.optimizers.SGD(0.01), {"dense": 0.0}), loss="mse"
+    )
+    frozen = lr_find(model, x, y, min_lr=1e-4, max_lr=1.0, steps=10, batch_size=64)
     assert len(set(frozen.raw_losses)) == 1 and frozen.suggestion is None
-    model.compile(optimizer=LayerwiseLR(keras.optimizers.SGD(0.01), {"dense": 0.5}),
-                  loss="mse")
+    model.compile(
+        optimizer=LayerwiseLR(keras.optimizers.SGD(0.01), {"dense": 0.5}), loss="mse"
+    )
     half = lr_find(model, x, y, min_lr=1e-4, max_lr=1.0, steps=10, batch_size=64)
-    plain = lr_find(_linear(), x, y, min_lr=0.5e-4, max_lr=0.5, steps=10,
-                       batch_size=64)
+    plain = lr_find(_linear(), x, y, min_lr=0.5e-4, max_lr=0.5, steps=10, batch_size=64)
     np.testing.assert_allclose(half.raw_losses, plain.raw_losses, rtol=1e-5)
     assert float(model.optimizer.learning_rate) == np.float32(0.01)
 
@@ -229,16 +242,20 @@ def test_layerwise_lr_ramps_the_base_rate():
 def test_inside_a_gradual_unfreeze_stage_only_the_stage_trains():
     x, y = _classifier_data()
     backbone = keras.Sequential(
-        [keras.Input((6,)), keras.layers.Dense(8, name="block1_dense"),
-         keras.layers.Dense(8, name="block2_dense")], name="backbone")
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(8, name="block1_dense"),
+            keras.layers.Dense(8, name="block2_dense"),
+        ],
+        name="backbone",
+    )
     backbone.trainable = False
     model = keras.Sequential([backbone, keras.layers.Dense(3, name="head")])
     model.compile(
         optimizer="adam",
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
-    model.fit(x, y, epochs=2, verbose=0,
-              callbacks=[GradualUnfreeze(verbose=0)])
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[GradualUnfreeze(verbose=0)])
     trainable = [v.path for v in model.trainable_variables]
     assert len(trainable) == 4  # head + block2 (stage 1)
     before = _values(list(model.variables) + list(model.optimizer.variables))
@@ -248,8 +265,7 @@ def test_inside_a_gradual_unfreeze_stage_only_the_stage_trains():
 
     def batches():  # sees the weights between the steps of the test
         for start in range(0, 64, 16):
-            kernels.append(_values([backbone.get_layer("block1_dense").kernel,
-                                    head]))
+            kernels.append(_values([backbone.get_layer("block1_dense").kernel, head]))
             yield x[start : start + 16], y[start : start + 16]
 
     class Batches:
@@ -272,11 +288,11 @@ def test_iterable_of_batches_is_cycled():
     x, y = _least_squares(1.0)
     batches = [(x[:32], y[:32]), (x[32:], y[32:])]
     from_list = lr_find(_linear(), batches, min_lr=1e-5, max_lr=1e-2, steps=7)
-    from_arrays = lr_find(_linear(), x, y, min_lr=1e-5, max_lr=1e-2, steps=7,
-                             batch_size=32)
+    from_arrays = lr_find(
+        _linear(), x, y, min_lr=1e-5, max_lr=1e-2, steps=7, batch_size=32
+    )
     assert len(from_list.raw_losses) == 7
-    np.testing.assert_allclose(from_list.raw_losses, from_arrays.raw_losses,
-                               rtol=1e-6)
+    np.testing.assert_allclose(from_list.raw_losses, from_arrays.raw_losses, rtol=1e-6)
 
 
 @pytest.mark.tensorflow_only

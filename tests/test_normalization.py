@@ -55,7 +55,9 @@ class RMSNormalization(keras.layers.Layer):
     ],
     ids=["batch", "layer", "group", "unit", "rms", "dense", "block"],
 )
-def test_which_layers_are_batchnorm_and_which_normalization(make, batchnorm, normalization):
+def test_which_layers_are_batchnorm_and_which_normalization(
+    make, batchnorm, normalization
+):
     layer = make()
     assert is_batchnorm(layer) is batchnorm
     assert is_normalization(layer) is normalization

@@ -48,7 +48,9 @@ print("smoke ok", kt.__version__, os.path.dirname(kt.__file__))
 
 def _run(argv, **kwargs):
     result = subprocess.run(argv, capture_output=True, text=True, **kwargs)
-    assert result.returncode == 0, f"{argv}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert result.returncode == 0, (
+        f"{argv}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    )
     return result
 
 
@@ -62,7 +64,17 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
             (source / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(os.path.join(ROOT, name), source / name)
     dist = tmp_path / "dist"
-    _run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), str(source)])
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--no-isolation",
+            "--outdir",
+            str(dist),
+            str(source),
+        ]
+    )
     version = keras_transfer.__version__
     wheels = list(dist.glob(f"keras_transfer-{version}-*.whl"))
     assert len(wheels) == 1 and (dist / f"keras_transfer-{version}.tar.gz").exists()
@@ -70,7 +82,9 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     env_dir = tmp_path / "fresh venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
-    site = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
+    site = _run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
+    )
     with open(os.path.join(site.stdout.strip(), "test_venv.pth"), "w") as pth:
         pth.write(sysconfig.get_paths()["purelib"] + "\n")
     _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
@@ -95,7 +109,8 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     tracked = sorted(
         os.path.relpath(os.path.join(ROOT, name), package)
         for name in files
-        if name.startswith("keras_transfer/") and name.endswith(".py")
+        if name.startswith("keras_transfer/")
+        and name.endswith(".py")
         and os.path.isfile(os.path.join(ROOT, name))
     )
     assert listing == tracked

@@ -24,7 +24,9 @@ def _blocks():
     text = README.read_text()
     for number, match in enumerate(_BLOCK.finditer(text), start=1):
         line = text[: match.start()].count("\n") + 1
-        yield pytest.param(match.group(2), match.group(3), id=f"block{number}-line{line}")
+        yield pytest.param(
+            match.group(2), match.group(3), id=f"block{number}-line{line}"
+        )
 
 
 def test_readme_has_examples():

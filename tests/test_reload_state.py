@@ -23,8 +23,11 @@ from keras_transfer.lora import merge_lora
 from keras_transfer.optimizers import LayerwiseLR
 
 IMAGES = {
-    "vit": (16, 16, 3), "hub_resnet": (16, 16, 3), "hub_mobilenet": (32, 32, 3),
-    "cv_resnet_v2": (16, 16, 3), "cv_efficientnet_v2": (16, 16, 3),
+    "vit": (16, 16, 3),
+    "hub_resnet": (16, 16, 3),
+    "hub_mobilenet": (32, 32, 3),
+    "cv_resnet_v2": (16, 16, 3),
+    "cv_efficientnet_v2": (16, 16, 3),
 }
 
 
@@ -61,7 +64,12 @@ def _model(builder, wrap=True):
 
 def _fit(model, x, y, epochs, initial_epoch=0):
     history = model.fit(
-        x, y, epochs=epochs, initial_epoch=initial_epoch, batch_size=4, verbose=0,
+        x,
+        y,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        batch_size=4,
+        verbose=0,
         callbacks=[GradualUnfreeze(start_epoch=0, verbose=0)],
     )
     return history.history
@@ -80,7 +88,14 @@ def _values(variables):
 
 @pytest.mark.parametrize(
     "builder",
-    ["vit", "bert", "hub_resnet", "hub_mobilenet", "cv_resnet_v2", "cv_efficientnet_v2"],
+    [
+        "vit",
+        "bert",
+        "hub_resnet",
+        "hub_mobilenet",
+        "cv_resnet_v2",
+        "cv_efficientnet_v2",
+    ],
 )
 def test_saved_after_two_stages_reloads_and_continues_at_the_next(builder, tmp_path):
     reference, _, x, y = _model(builder)
@@ -103,7 +118,8 @@ def test_saved_after_two_stages_reloads_and_continues_at_the_next(builder, tmp_p
     ]
     assert len(reloaded.trainable_weights) == uninterrupted[1]
     for saved, loaded in zip(
-        _values(model.optimizer.variables), _values(reloaded.optimizer.variables),
+        _values(model.optimizer.variables),
+        _values(reloaded.optimizer.variables),
         strict=True,
     ):
         np.testing.assert_array_equal(saved, loaded)
@@ -169,8 +185,9 @@ def test_unwrapped_backbone_with_layerwise_lr_reloads_without_crashing(tmp_path)
     trained = {w.path for w in model.trainable_weights}
     for name_part in ("head_kernel", "stack1_block1_3_conv_kernel"):
         saved_slot = [
-            v for v in model.optimizer.variables if v.path.endswith(
-                f"{name_part}_momentum")
+            v
+            for v in model.optimizer.variables
+            if v.path.endswith(f"{name_part}_momentum")
         ]
         loaded_slot = [
             v for v in optimizer.variables if v.path.endswith(f"{name_part}_momentum")
@@ -189,8 +206,10 @@ def test_config_round_trip(config_round_trip):
     restored = config_round_trip(wrapper)
     flags = [layer.trainable for layer in walk(restored.layer)]
     assert flags == [layer.trainable for layer in walk(backbone)]
-    assert sum(getattr(layer, "lora_enabled", False)
-               for layer in walk(restored.layer)) == 2
+    assert (
+        sum(getattr(layer, "lora_enabled", False) for layer in walk(restored.layer))
+        == 2
+    )
 
 
 def test_a_state_that_does_not_fit_warns_and_changes_nothing():

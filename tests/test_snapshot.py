@@ -37,7 +37,9 @@ def test_a_snapshot_shares_no_memory_with_the_variable():
     saved[0] = 100.0
     restore([variable], [saved])
     saved[1] = 200.0
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), [100.0, 2.0, 3.0])
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(variable), [100.0, 2.0, 3.0]
+    )
 
 
 def test_snapshot_of_a_tensor_that_carries_gradients():
@@ -57,7 +59,9 @@ def test_restore_casts_to_the_variable_dtype():
 def test_restore_refuses_mismatched_lists_before_assigning():
     a = keras.Variable(np.zeros(2, "float32"))
     b = keras.Variable(np.zeros(2, "float32"))
-    with pytest.raises(ValueError, match="one value per variable.*2 variables and 1 values"):
+    with pytest.raises(
+        ValueError, match="one value per variable.*2 variables and 1 values"
+    ):
         restore([a, b], [np.ones(2, "float32")])
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), [0.0, 0.0])
     with pytest.raises(ValueError, match="shape"):

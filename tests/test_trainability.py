@@ -12,17 +12,26 @@ from keras_transfer._layers import children, walk
 def _nested():
     """model > backbone (frozen) > [conv, bn, inner (frozen) > [dense, bn2]], head."""
     inner = keras.Sequential(
-        [keras.Input((4,)), keras.layers.Dense(4, name="dense"),
-         keras.layers.BatchNormalization(name="bn2")],
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(4, name="dense"),
+            keras.layers.BatchNormalization(name="bn2"),
+        ],
         name="inner",
     )
     backbone = keras.Sequential(
-        [keras.Input((4,)), keras.layers.Dense(4, name="conv"),
-         keras.layers.BatchNormalization(name="bn"), inner],
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(4, name="conv"),
+            keras.layers.BatchNormalization(name="bn"),
+            inner,
+        ],
         name="backbone",
     )
     backbone.trainable = False
-    model = keras.Sequential([backbone, keras.layers.Dense(1, name="head")], name="model")
+    model = keras.Sequential(
+        [backbone, keras.layers.Dense(1, name="head")], name="model"
+    )
     return model, backbone, inner
 
 
@@ -50,7 +59,11 @@ def test_walk_reaches_layers_kept_in_attributes_lists_and_dicts():
     block = _Block()
     block(keras.ops.zeros((1, 3, 2)))
     assert [type(sub).__name__ for sub in children(block)] == [
-        "MultiHeadAttention", "Dense", "Dense", "LayerNormalization"]
+        "MultiHeadAttention",
+        "Dense",
+        "Dense",
+        "LayerNormalization",
+    ]
     found = [sub.name for sub in walk(block)]
     assert found[0] == block.name
     assert {"query", "key", "value", "attention_output", "a", "b", "norm"} <= set(found)
@@ -58,7 +71,8 @@ def test_walk_reaches_layers_kept_in_attributes_lists_and_dicts():
     # into=keras.Model: the block is one layer.
     model = keras.Sequential([keras.Input((3, 2)), block])
     assert [sub.name for sub in walk(model, include_self=False, into=keras.Model)] == [
-        block.name]
+        block.name
+    ]
 
 
 def test_make_trainable_changes_only_the_unit_and_its_containers():
@@ -69,15 +83,22 @@ def test_make_trainable_changes_only_the_unit_and_its_containers():
     assert not backbone.get_layer("bn").trainable
     assert not inner.get_layer("bn2").trainable
     assert _trainable_names(model) == sorted(
-        [inner.get_layer("dense").kernel.path, inner.get_layer("dense").bias.path,
-         model.get_layer("head").kernel.path, model.get_layer("head").bias.path]
+        [
+            inner.get_layer("dense").kernel.path,
+            inner.get_layer("dense").bias.path,
+            model.get_layer("head").kernel.path,
+            model.get_layer("head").bias.path,
+        ]
     )
 
 
 @pytest.mark.parametrize(
     "batchnorm, bn_trainable, bn_weights",
-    [("frozen", False, []), ("affine", False, ["gamma", "beta"]),
-     ("train", True, ["gamma", "beta"])],
+    [
+        ("frozen", False, []),
+        ("affine", False, ["gamma", "beta"]),
+        ("train", True, ["gamma", "beta"]),
+    ],
 )
 def test_unfreeze_sets_batchnorm_per_mode(batchnorm, bn_trainable, bn_weights):
     model, backbone, inner = _nested()
@@ -90,7 +111,10 @@ def test_unfreeze_sets_batchnorm_per_mode(batchnorm, bn_trainable, bn_weights):
     assert [v.name for v in bn2.weights if v.trainable] == bn_weights
     in_model = {v.path for v in model.trainable_weights}
     assert [v.name for v in bn2.weights if v.path in in_model] == bn_weights
-    assert [v.name for v in inner.get_layer("dense").trainable_weights] == ["kernel", "bias"]
+    assert [v.name for v in inner.get_layer("dense").trainable_weights] == [
+        "kernel",
+        "bias",
+    ]
     assert not backbone.get_layer("conv").trainable
     assert not _trainability.needs_unfreezing(inner, batchnorm)
     # Statistics never train.
@@ -109,8 +133,13 @@ def test_snapshot_and_restore_put_back_every_flag():
     model, backbone, inner = _nested()
     state = _trainability.snapshot(model)
     _trainability.unfreeze(model, backbone, "train")
-    assert _trainability.flags(_trainability.snapshot(model)) != _trainability.flags(state)
+    assert _trainability.flags(_trainability.snapshot(model)) != _trainability.flags(
+        state
+    )
     _trainability.restore(state)
-    assert _trainability.flags(_trainability.snapshot(model)) == _trainability.flags(state)
+    assert _trainability.flags(_trainability.snapshot(model)) == _trainability.flags(
+        state
+    )
     assert _trainable_names(model) == sorted(
-        [model.get_layer("head").kernel.path, model.get_layer("head").bias.path])
+        [model.get_layer("head").kernel.path, model.get_layer("head").bias.path]
+    )

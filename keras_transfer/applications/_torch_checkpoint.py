@@ -90,9 +90,7 @@ _ALLOWED = {
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
 }
-_ALLOWED.update(
-    {("torch", name): _StorageType(name) for name in _STORAGE_DTYPES}
-)
+_ALLOWED.update({("torch", name): _StorageType(name) for name in _STORAGE_DTYPES})
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):

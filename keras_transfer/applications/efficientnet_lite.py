@@ -97,7 +97,10 @@ def _builder(variant: str) -> object:
     builder.__name__ = builder.__qualname__ = title
     builder.__module__ = __name__
     builder.__doc__ = _DOC.format(
-        Variant=variant.capitalize(), wheel=wheel, size=size, name=default_name,
+        Variant=variant.capitalize(),
+        wheel=wheel,
+        size=size,
+        name=default_name,
         builder=title,
     )
     return builder

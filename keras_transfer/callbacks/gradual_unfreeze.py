@@ -252,7 +252,9 @@ class GradualUnfreeze(keras.callbacks.Callback):
             for unit in units:
                 _trainability.unfreeze(model, unit, self.batchnorm)
         setattr(
-            model, STATE_ATTRIBUTE, _RunState(self._original, _trainability.snapshot(model))
+            model,
+            STATE_ATTRIBUTE,
+            _RunState(self._original, _trainability.snapshot(model)),
         )
         self._stage = stage
         if model.optimizer is not None:

@@ -49,7 +49,9 @@ def add_demo(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
             'pip install "keras-transfer[demo]".'
         ),
     )
-    demo.add_argument("--quick", action="store_true", help="k=5, one seed (about 2-3 min)")
+    demo.add_argument(
+        "--quick", action="store_true", help="k=5, one seed (about 2-3 min)"
+    )
     demo.add_argument(
         "--task",
         choices=("digits", "solar"),
@@ -60,10 +62,16 @@ def add_demo(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "(--k 0)",
     )
     demo.add_argument(
-        "--k", type=int, nargs="+", default=None, help="labels per class (default 1 5 10)"
+        "--k",
+        type=int,
+        nargs="+",
+        default=None,
+        help="labels per class (default 1 5 10)",
     )
     demo.add_argument("--seeds", type=int, default=None, help="seeds per k (default 3)")
-    demo.add_argument("--json", metavar="OUT", default=None, help="write the results as JSON")
+    demo.add_argument(
+        "--json", metavar="OUT", default=None, help="write the results as JSON"
+    )
     demo.add_argument(
         "--plot", metavar="PNG", default="keras-transfer-demo.png", help="accuracy plot"
     )
@@ -207,8 +215,12 @@ def add_fit(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     fit.add_argument("--validation-split", type=float, default=None, help="default 0.2")
     fit.add_argument("--validation-dir", default=None)
-    fit.add_argument("--out", default="model.keras", help="output .keras file (default model.keras)")
-    fit.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    fit.add_argument(
+        "--out", default="model.keras", help="output .keras file (default model.keras)"
+    )
+    fit.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --out"
+    )
     fit.add_argument(
         "--resume",
         action="store_true",
@@ -249,8 +261,12 @@ def add_predict(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPars
         ),
     )
     predict.add_argument("images", metavar="IMAGE_OR_DIR", nargs="+")
-    predict.add_argument("--top", type=int, default=3, help="classes per image (default 3)")
-    predict.add_argument("--json", metavar="OUT", default=None, help="also write the results as JSON")
+    predict.add_argument(
+        "--top", type=int, default=3, help="classes per image (default 3)"
+    )
+    predict.add_argument(
+        "--json", metavar="OUT", default=None, help="also write the results as JSON"
+    )
     predict.add_argument("--batch-size", type=int, default=32)
     return predict
 
@@ -345,7 +361,9 @@ def add_export(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     export.add_argument(
         "--threads", type=int, default=None, help="runtime CPU threads during the check"
     )
-    export.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    export.add_argument(
+        "--overwrite", action="store_true", help="replace an existing OUT"
+    )
     return export
 
 
@@ -388,13 +406,19 @@ def add_rank(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default="knn",
         help="the score the recommendation maximises (default knn)",
     )
-    rank.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    rank.add_argument(
+        "--folds", type=int, default=5, help="cross-validation folds (default 5)"
+    )
     rank.add_argument("--k", type=int, default=10, help="kNN neighbours (default 10)")
     rank.add_argument("--batch-size", type=int, default=32)
     rank.add_argument("--seed", type=int, default=0)
     rank.add_argument(
-        "--out", default="rank.json", help="JSON report; .md and .png beside it (default rank.json)"
+        "--out",
+        default="rank.json",
+        help="JSON report; .md and .png beside it (default rank.json)",
     )
-    rank.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    rank.add_argument(
+        "--overwrite", action="store_true", help="replace existing outputs"
+    )
     _common(rank)
     return rank

@@ -36,7 +36,10 @@ def _preprocess_module(name: str) -> object:
     """The `keras.applications` submodule that defines `name` (for preprocess_input)."""
     for attribute in dir(keras.applications):
         module = getattr(keras.applications, attribute)
-        if hasattr(module, "preprocess_input") and getattr(module, name, None) is not None:
+        if (
+            hasattr(module, "preprocess_input")
+            and getattr(module, name, None) is not None
+        ):
             return module
     return None
 
@@ -52,13 +55,21 @@ def preprocess_layers(preprocess_input: object, name: str) -> list:
     """
     zero = np.zeros((1, 1, 1, 3), "float32")
     offset = np.asarray(preprocess_input(zero.copy()), "float64").reshape(3)
-    matrix = np.stack(
-        [
-            np.asarray(preprocess_input(np.eye(3, dtype="float32")[c].reshape(1, 1, 1, 3) * 255.0),
-                       "float64").reshape(3) - offset
-            for c in range(3)
-        ]
-    ) / 255.0  # matrix[i, j]: output channel j per unit of input channel i
+    matrix = (
+        np.stack(
+            [
+                np.asarray(
+                    preprocess_input(
+                        np.eye(3, dtype="float32")[c].reshape(1, 1, 1, 3) * 255.0
+                    ),
+                    "float64",
+                ).reshape(3)
+                - offset
+                for c in range(3)
+            ]
+        )
+        / 255.0
+    )  # matrix[i, j]: output channel j per unit of input channel i
     nonzero = np.abs(matrix) > 1e-9
     if np.array_equal(nonzero, np.eye(3, dtype=bool)):
         flip = False

@@ -36,14 +36,19 @@ def list_classes(
     """`keras_transfer.data.class_folders`, its errors as `UserError` (one line)."""
     try:
         return class_folders(
-            directory, argument=argument, min_classes=min_classes, class_names=class_names
+            directory,
+            argument=argument,
+            min_classes=min_classes,
+            class_names=class_names,
         )
     except ValueError as error:
         raise UserError(str(error)) from None
 
 
 def _decode_raw(path: object) -> tf.Tensor:
-    return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    return tf.io.decode_image(
+        tf.io.read_file(path), channels=3, expand_animations=False
+    )
 
 
 def decode(path: object, size: int) -> tf.Tensor:
@@ -111,7 +116,10 @@ class Progress:
 
 
 def check(
-    items: list, size: int, examples: int | None = _EXAMPLES, progress: str | None = None
+    items: list,
+    size: int,
+    examples: int | None = _EXAMPLES,
+    progress: str | None = None,
 ) -> tuple[list, dict]:
     """Drops the files that do not decode; returns `(readable items, report)`.
 

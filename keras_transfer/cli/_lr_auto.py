@@ -22,7 +22,10 @@ FALLBACK_LEARNING_RATE = 1e-3
 
 
 def find_head_learning_rate(
-    model: keras.Model, images: object, labels: np.ndarray, batch_size: int,
+    model: keras.Model,
+    images: object,
+    labels: np.ndarray,
+    batch_size: int,
     model_path: str,
 ) -> tuple[float, dict]:
     """Runs `lr_find` on the head of the `fit` classifier; returns (rate, report).
@@ -38,10 +41,19 @@ def find_head_learning_rate(
     dropout, output = model.get_layer("dropout"), model.get_layer("probabilities")
     features = keras.Model(model.input, dropout.input).predict(images, verbose=0)
     head = keras.Sequential([keras.Input(features.shape[1:]), dropout, output])
-    head.compile(optimizer=keras.optimizers.Adam(),
-                 loss=keras.losses.SparseCategoricalCrossentropy())
-    result = lr_find(head, features, labels, batch_size=batch_size,
-                     min_lr=1e-6, max_lr=10.0, steps=100)
+    head.compile(
+        optimizer=keras.optimizers.Adam(),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+    )
+    result = lr_find(
+        head,
+        features,
+        labels,
+        batch_size=batch_size,
+        min_lr=1e-6,
+        max_lr=10.0,
+        steps=100,
+    )
     plot = os.path.splitext(model_path)[0] + ".lr_find.png"
     result.plot(plot)
     rate = result.suggestion or FALLBACK_LEARNING_RATE

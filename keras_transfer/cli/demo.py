@@ -46,7 +46,9 @@ def config_from_args(args: argparse.Namespace) -> demo.DemoConfig:
             f"Received: k={args.k}, seeds={args.seeds}"
         )
     if config.num_test < 10:
-        raise UserError(f"`--num-test` must be >= 10. Received: num_test={config.num_test}")
+        raise UserError(
+            f"`--num-test` must be >= 10. Received: num_test={config.num_test}"
+        )
     return config
 
 

@@ -33,13 +33,19 @@ def scores(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> dict:
     np.add.at(matrix, (labels, predicted), 1)
     hits = np.diag(matrix).astype("float64")
     predicted_count, support = matrix.sum(axis=0), matrix.sum(axis=1)
-    precision = np.divide(hits, predicted_count, out=np.zeros_like(hits), where=predicted_count > 0)
+    precision = np.divide(
+        hits, predicted_count, out=np.zeros_like(hits), where=predicted_count > 0
+    )
     recall = np.divide(hits, support, out=np.zeros_like(hits), where=support > 0)
     total = precision + recall
-    f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(hits), where=total > 0)
+    f1 = np.divide(
+        2 * precision * recall, total, out=np.zeros_like(hits), where=total > 0
+    )
     return {
         "accuracy": float(hits.sum() / max(len(labels), 1)),
-        "balanced_accuracy": float(recall[support > 0].mean()) if support.any() else 0.0,
+        "balanced_accuracy": float(recall[support > 0].mean())
+        if support.any()
+        else 0.0,
         "confusion_matrix": matrix.tolist(),
         "precision": precision.tolist(),
         "recall": recall.tolist(),
@@ -106,7 +112,9 @@ def write_png(result: dict, path: str) -> bool:
     )
     figure.tight_layout()
     try:
-        atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=100), ".png")
+        atomic_write(
+            path, lambda tmp: figure.savefig(tmp, format="png", dpi=100), ".png"
+        )
     finally:
         plt.close(figure)
     return True
@@ -115,7 +123,9 @@ def write_png(result: dict, path: str) -> bool:
 def run(args: argparse.Namespace) -> int:
     """Runs `keras-transfer evaluate`; see the module docstring."""
     if args.batch_size < 1:
-        raise UserError(f"`--batch-size` must be >= 1. Received: batch_size={args.batch_size}")
+        raise UserError(
+            f"`--batch-size` must be >= 1. Received: batch_size={args.batch_size}"
+        )
     model, info = _model_file.load(args.model, args.unsafe)
     names, size = info["class_names"], info["image_size"]
     classes = _images.list_classes(args.data_dir, "DIR", min_classes=1)
@@ -126,12 +136,16 @@ def run(args: argparse.Namespace) -> int:
             f"classes (output order) are {names}; name the folders like those. "
             f"Received: data_dir={args.data_dir!r}"
         )
-    items = [(path, names.index(name)) for name, files in classes.items() for path in files]
+    items = [
+        (path, names.index(name)) for name, files in classes.items() for path in files
+    ]
     items, report = _images.check(items, size, examples=None)
     for line in report["skipped_examples"]:
         say(f"skipped: {line}")
     if not items:
-        raise UserError(f"`DIR` has no readable image. Received: data_dir={args.data_dir!r}")
+        raise UserError(
+            f"`DIR` has no readable image. Received: data_dir={args.data_dir!r}"
+        )
     probabilities = model.predict(
         _images.dataset(items, size, args.batch_size, labels=False), verbose=0
     )

@@ -37,7 +37,9 @@ _SUFFIX_FORMATS = {".tflite": "litert", ".onnx": "onnx"}
 
 
 def _format(args: argparse.Namespace, out: str) -> str:
-    format = args.format or _SUFFIX_FORMATS.get(os.path.splitext(out)[1], "tf_saved_model")
+    format = args.format or _SUFFIX_FORMATS.get(
+        os.path.splitext(out)[1], "tf_saved_model"
+    )
     if format not in FORMATS:
         raise UserError(
             f"`--format` {format!r}: keras-transfer exports {', '.join(FORMATS)}. "

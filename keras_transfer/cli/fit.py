@@ -111,7 +111,9 @@ def _check_args(args: argparse.Namespace) -> None:
                 f"Received: {name}={getattr(args, name)}"
             )
     if args.image_size is not None and args.image_size < 8:
-        raise UserError(f"`--image-size` must be >= 8. Received: image_size={args.image_size}")
+        raise UserError(
+            f"`--image-size` must be >= 8. Received: image_size={args.image_size}"
+        )
     if args.validation_split is not None and args.validation_dir is not None:
         raise UserError(
             "Pass either `--validation-split` or `--validation-dir`, not both. "
@@ -125,16 +127,22 @@ def _check_args(args: argparse.Namespace) -> None:
         )
 
 
-def _items(args: argparse.Namespace, size: int, classes: dict) -> tuple[list, list, dict]:
+def _items(
+    args: argparse.Namespace, size: int, classes: dict
+) -> tuple[list, list, dict]:
     """`(train, validation, data report)`; items are `(path, label)`, files checked."""
     class_names = list(classes)
     if args.validation_dir is not None:
-        train = [(p, label) for label, files in enumerate(classes.values()) for p in files]
+        train = [
+            (p, label) for label, files in enumerate(classes.values()) for p in files
+        ]
         val_classes = _images.list_classes(
             args.validation_dir, "--validation-dir", 1, class_names
         )
         validation = [
-            (p, class_names.index(name)) for name, files in val_classes.items() for p in files
+            (p, class_names.index(name))
+            for name, files in val_classes.items()
+            for p in files
         ]
     else:
         split = args.validation_split or DEFAULT_VALIDATION_SPLIT
@@ -145,7 +153,9 @@ def _items(args: argparse.Namespace, size: int, classes: dict) -> tuple[list, li
     )
     for key in ("skipped", "resized"):
         report[key] += val_report[key]
-    report["skipped_examples"] = (report["skipped_examples"] + val_report["skipped_examples"])[:5]
+    report["skipped_examples"] = (
+        report["skipped_examples"] + val_report["skipped_examples"]
+    )[:5]
     if not train:
         raise UserError(
             f"`DATA_DIR` has no readable training images ({report['skipped']} "
@@ -204,18 +214,30 @@ def _markdown(report: dict) -> str:
         f"then {len(tuned['stages'])} stage(s) of {report['epochs']} epoch(s) "
         f"(learning rate {report['fine_tune_learning_rate']:.2e}, LayerwiseLR decay "
         f"{report['decay']}, views {tuned['views']})",
-        *([f"- head learning rate: {report['learning_rate']:.2e} from lr_find "
-           f"(--learning-rate auto; curve: {report['lr_find']['plot']})"]
-          if report.get("lr_find") else []),
+        *(
+            [
+                f"- head learning rate: {report['learning_rate']:.2e} from lr_find "
+                f"(--learning-rate auto; curve: {report['lr_find']['plot']})"
+            ]
+            if report.get("lr_find")
+            else []
+        ),
         "- class weights: "
-        + (", ".join(f"{names[int(c)]} {w:.3f}" for c, w in weights.items())
-           if weights else "none")
+        + (
+            ", ".join(f"{names[int(c)]} {w:.3f}" for c, w in weights.items())
+            if weights
+            else "none"
+        )
         + f" ({report['class_weight_reason']})",
     ]
     for number, stage in enumerate(tuned["stages"], start=1):
-        shape = "uncached" if stage["cached_shape"] is None else (
-            f"cached {'x'.join(map(str, stage['cached_shape']))} "
-            f"({stage['cached_megabytes']:.1f} MiB)"
+        shape = (
+            "uncached"
+            if stage["cached_shape"] is None
+            else (
+                f"cached {'x'.join(map(str, stage['cached_shape']))} "
+                f"({stage['cached_megabytes']:.1f} MiB)"
+            )
         )
         lines.append(
             f"- stage {number}: top {stage['groups']} group(s) trained "
@@ -260,7 +282,9 @@ def _load(train: list, validation: list, size: int) -> tuple:
     """`(x, y, x_val, y_val, memory report)`: the images decoded into uint8 arrays."""
     begin = time.perf_counter()
     x, y = _images.load_arrays(train, size, progress="Decoding training images")
-    x_val, y_val = _images.load_arrays(validation, size, progress="Decoding validation images")
+    x_val, y_val = _images.load_arrays(
+        validation, size, progress="Decoding validation images"
+    )
     memory = {
         "megabytes": (x.nbytes + x_val.nbytes) / 2**20,
         "seconds": time.perf_counter() - begin,
@@ -307,9 +331,13 @@ def _train(args: argparse.Namespace, paths: dict, size: int, start: float) -> di
         return build_model(backbone, preprocess, size, len(data["class_names"]))
 
     choice, model = _fit_precision.choose(args, build, train, size, batch)
-    say(f"Precision: {choice.policy}, jit_compile={choice.jit_compile} ({choice.reason})")
+    say(
+        f"Precision: {choice.policy}, jit_compile={choice.jit_compile} ({choice.reason})"
+    )
     built["backbone"].trainable = False
-    frozen = [group.name for group in layer_groups(model) if not group.trainable_weights]
+    frozen = [
+        group.name for group in layer_groups(model) if not group.trainable_weights
+    ]
     say(f"Layer groups below the head, top first ({len(frozen)}): {', '.join(frozen)}")
     x, y, x_val, y_val, memory = _load(train, validation, size)
     lr_find_report = None
@@ -319,7 +347,11 @@ def _train(args: argparse.Namespace, paths: dict, size: int, start: float) -> di
         )
     say(
         f"kt.fine_tune: head up to {args.head_epochs} epoch(s), then "
-        + (f"stages of {args.epochs} epoch(s)" if args.epochs else "no stage (--epochs 0)")
+        + (
+            f"stages of {args.epochs} epoch(s)"
+            if args.epochs
+            else "no stage (--epochs 0)"
+        )
     )
     try:
         with contextlib.redirect_stdout(sys.stderr):  # stdout: the results only

@@ -31,10 +31,14 @@ def _files(paths: list[str]) -> tuple[list[str], list[str]]:
     return files, missing
 
 
-def top_classes(probabilities: np.ndarray, class_names: list[str], k: int) -> list[dict]:
+def top_classes(
+    probabilities: np.ndarray, class_names: list[str], k: int
+) -> list[dict]:
     """The `k` most probable classes of one image, best first (ties: lower index)."""
     order = np.argsort(-probabilities, kind="stable")[:k]
-    return [{"class": class_names[i], "probability": float(probabilities[i])} for i in order]
+    return [
+        {"class": class_names[i], "probability": float(probabilities[i])} for i in order
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,8 +67,12 @@ def run(args: argparse.Namespace) -> int:
     for (path, _), row in zip(items, probabilities):
         top = top_classes(row, names, k)
         predictions.append({"file": path, "top": top})
-        print(f"{path}: " + ", ".join(f"{t['class']} {t['probability']:.4f}" for t in top))
-    say(f"{len(predictions)} image(s) predicted; {len(bad)} unreadable or missing skipped")
+        print(
+            f"{path}: " + ", ".join(f"{t['class']} {t['probability']:.4f}" for t in top)
+        )
+    say(
+        f"{len(predictions)} image(s) predicted; {len(bad)} unreadable or missing skipped"
+    )
     if args.json:
         write_json(args.json, {
             "model": args.model, "class_names": names, "predictions": predictions,

@@ -103,7 +103,9 @@ def run(args: argparse.Namespace) -> int:
     say(f"Checking {len(items)} images in {args.data_dir} at {size}x{size} ...")
     items, data = _images.check(items, size)
     x, y = _images.load_arrays(items, size)
-    say(f"{len(x)} images, {len(classes)} classes; {data['skipped']} unreadable skipped")
+    say(
+        f"{len(x)} images, {len(classes)} classes; {data['skipped']} unreadable skipped"
+    )
     try:
         with contextlib.redirect_stdout(sys.stderr):  # stdout: the results only
             result = rank_backbones(

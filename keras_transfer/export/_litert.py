@@ -35,7 +35,9 @@ HOW = {
 }  # fmt: skip
 
 
-def _converter_settings(quantize: str, io_type: str, calibration: np.ndarray | None) -> dict:
+def _converter_settings(
+    quantize: str, io_type: str, calibration: np.ndarray | None
+) -> dict:
     import tensorflow as tf
 
     ops = tf.lite.OpsSet
@@ -81,7 +83,9 @@ def _unsupported(error: Exception, model: keras.Model) -> str:
     found, names = [], _layer_names(model)
     for item in getattr(error, "errors", None) or []:
         op = item.operator.name if item.HasField("operator") else ""
-        calls = [c.name for c in item.location.call] if item.HasField("location") else []
+        calls = (
+            [c.name for c in item.location.call] if item.HasField("location") else []
+        )
         scope = next((c.split("@")[0] for c in calls if "/" in c), "")
         layer = _layer(scope, names)
         if op:

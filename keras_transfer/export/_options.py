@@ -12,7 +12,9 @@ MIN_AGREEMENT = {"none": 0.99, "float16": 0.98, "dynamic": 0.95, "int8": 0.95}
 SUFFIXES = {"tf_saved_model": "", "litert": ".tflite", "onnx": ".onnx"}
 
 
-def check(format: str, quantize: str, io_type: str, min_agreement: float | None) -> None:
+def check(
+    format: str, quantize: str, io_type: str, min_agreement: float | None
+) -> None:
     """Raises `ValueError` naming the argument for a value or combination not offered."""
     if format not in FORMATS:
         raise ValueError(

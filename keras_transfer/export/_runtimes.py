@@ -42,7 +42,9 @@ def _interpreter(path: str, num_threads: int | None) -> tuple:
     try:
         from ai_edge_litert import interpreter as litert
 
-        return litert.Interpreter(model_path=path, num_threads=num_threads), "ai-edge-litert"
+        return litert.Interpreter(
+            model_path=path, num_threads=num_threads
+        ), "ai-edge-litert"
     except ImportError:
         import tensorflow as tf
 
@@ -87,7 +89,9 @@ class LiteRTRunner:
         if self.output_quantization is None:
             return values.astype("float32")
         q = self.output_quantization
-        return ((values.astype("float32") - q["zero_point"]) * q["scale"]).astype("float32")
+        return ((values.astype("float32") - q["zero_point"]) * q["scale"]).astype(
+            "float32"
+        )
 
     def predict_one(self, image: np.ndarray) -> np.ndarray:
         """Class probabilities `(C,)` of one float RGB image `(H, W, 3)`, 0-255."""
@@ -97,7 +101,9 @@ class LiteRTRunner:
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities `(n, C)` of float RGB images `(n, H, W, 3)`, 0-255."""
-        return np.stack([self.predict_one(image) for image in np.asarray(images, "float32")])
+        return np.stack(
+            [self.predict_one(image) for image in np.asarray(images, "float32")]
+        )
 
 
 class ONNXRunner:
@@ -144,12 +150,15 @@ class SavedModelRunner:
         import tensorflow as tf
 
         self.loaded = tf.saved_model.load(path)
-        self.serve = getattr(self.loaded, "serve", None) or self.loaded.signatures[
-            "serving_default"
-        ]
+        self.serve = (
+            getattr(self.loaded, "serve", None)
+            or self.loaded.signatures["serving_default"]
+        )
         self.runtime = f"TensorFlow {tf.__version__}"
         signature = self.loaded.signatures.get("serving_default")
-        specs = list(signature.structured_input_signature[1].values()) if signature else []
+        specs = (
+            list(signature.structured_input_signature[1].values()) if signature else []
+        )
         self.image_size = tuple(specs[0].shape[1:3]) if specs else None
 
     def predict_one(self, image: np.ndarray) -> np.ndarray:
@@ -166,7 +175,11 @@ class SavedModelRunner:
         return np.concatenate(parts).astype("float32")
 
 
-RUNNERS = {"litert": LiteRTRunner, "onnx": ONNXRunner, "tf_saved_model": SavedModelRunner}
+RUNNERS = {
+    "litert": LiteRTRunner,
+    "onnx": ONNXRunner,
+    "tf_saved_model": SavedModelRunner,
+}
 
 
 def latency_ms(runner: object, images: np.ndarray, repeats: int = 1) -> float:

@@ -204,7 +204,10 @@ def _children(table: flatbuffers.table.Table, slot: int) -> list:
     position = _field(table, slot)
     if not position:
         return []
-    start, count = table.Vector(position - table.Pos), table.VectorLen(position - table.Pos)
+    start, count = (
+        table.Vector(position - table.Pos),
+        table.VectorLen(position - table.Pos),
+    )
     return [flatbuffers.table.Table(table.Bytes, table.Indirect(start + 4 * i))
             for i in range(count)]  # fmt: skip
 
@@ -233,7 +236,9 @@ def read(path: str) -> dict:
         found = True
         raw = model.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
         if raw[4:8] != IDENTIFIER:
-            raise ValueError(f"{path}: TFLITE_METADATA is not a M001 ModelMetadata buffer")
+            raise ValueError(
+                f"{path}: TFLITE_METADATA is not a M001 ModelMetadata buffer"
+            )
         root = _table(raw, flatbuffers.encode.Get(flatbuffers.packer.uoffset, raw, 0))
         for subgraph in _children(root, 3)[:1]:
             for tensor in _children(subgraph, 3)[:1]:

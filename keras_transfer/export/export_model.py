@@ -50,7 +50,9 @@ def _image_size(model: keras.Model) -> tuple[int, int]:
     return int(shape[1]), int(shape[2])
 
 
-def _names(model: keras.Model, class_names: list | None, info: dict | None) -> list | None:
+def _names(
+    model: keras.Model, class_names: list | None, info: dict | None
+) -> list | None:
     names = class_names if class_names is not None else (info or {}).get("class_names")
     if names is None:
         return None
@@ -104,7 +106,9 @@ def _check_images(check_images: object, calibration: np.ndarray | None, source: 
     }  # fmt: skip
 
 
-def _info(info: dict | None, names: list | None, size: tuple, classes: int, how: dict) -> dict:
+def _info(
+    info: dict | None, names: list | None, size: tuple, classes: int, how: dict
+) -> dict:
     base = dict(info or {})
     base.setdefault("class_names", names)
     base.setdefault("image_size", size[0] if size[0] == size[1] else list(size))
@@ -247,7 +251,9 @@ def export_model(
     start = time.perf_counter()
     _options.check(format, quantize, io_type, min_agreement)
     if not isinstance(max_images, int) or max_images < 1:
-        raise ValueError(f"`max_images` must be an integer >= 1. Received: max_images={max_images!r}")
+        raise ValueError(
+            f"`max_images` must be an integer >= 1. Received: max_images={max_images!r}"
+        )
     _check_backend()
     path = os.fspath(path)
     path = path.rstrip(os.sep) or path
@@ -256,7 +262,9 @@ def export_model(
     labels = _files.labels_text(names) if names is not None else None
     directory = format == "tf_saved_model"
     beside = _files.sidecars(path, directory)
-    _files.check_target(path, overwrite, None if directory else beside["labels"], labels)
+    _files.check_target(
+        path, overwrite, None if directory else beside["labels"], labels
+    )
     calibration_images, sample, calibration_source = _calibration(
         calibration, quantize, size, max_images
     )
@@ -280,7 +288,9 @@ def export_model(
             input_quantization=runner.input_quantization,
             output_quantization=runner.output_quantization,
         )  # fmt: skip
-        threshold = _options.MIN_AGREEMENT[quantize] if min_agreement is None else min_agreement
+        threshold = (
+            _options.MIN_AGREEMENT[quantize] if min_agreement is None else min_agreement
+        )
         check = _check.compare(model, runner, images, images_source, threshold)
         del runner
         report = {
@@ -304,7 +314,9 @@ def export_model(
             )
         report["seconds"] = time.perf_counter() - start
         if directory:
-            _files.write_json(os.path.join(tmp, _files.INFO), {**stored, "report": report})
+            _files.write_json(
+                os.path.join(tmp, _files.INFO), {**stored, "report": report}
+            )
         _files.move(tmp, path)
     finally:
         _files.remove(tmp)

@@ -59,7 +59,10 @@ def read_class_names(path: str) -> list[str]:
     elif kind == "onnx":
         import onnx
 
-        props = {p.key: p.value for p in onnx.load(path, load_external_data=False).metadata_props}
+        props = {
+            p.key: p.value
+            for p in onnx.load(path, load_external_data=False).metadata_props
+        }
         if ONNX_KEY in props:
             names = json.loads(props[ONNX_KEY])
     elif os.path.isfile(os.path.join(path, LABELS)):

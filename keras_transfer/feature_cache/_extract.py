@@ -141,7 +141,9 @@ def extract(
         try:
             if policy not in models:
                 models[policy] = (
-                    feature_model if policy == "float32" else _bfloat16_copy(feature_model)
+                    feature_model
+                    if policy == "float32"
+                    else _bfloat16_copy(feature_model)
                 )
             t0 = timer()
             _features(models[policy], probe[:batch_size], batch_size, jit, compiled)
@@ -150,7 +152,9 @@ def extract(
             out = _features(models[policy], probe, batch_size, jit, compiled)
             seconds = max(timer() - t0, 1e-9)
         except Exception as error:  # a variant that cannot run is not picked
-            report["candidates"][name] = f"failed: {type(error).__name__}: {error}"[:200]
+            report["candidates"][name] = f"failed: {type(error).__name__}: {error}"[
+                :200
+            ]
             continue
         if reference is None:
             reference, first, reference_jit = out, compile_seconds, jit
@@ -170,7 +174,9 @@ def extract(
             scale = float(np.max(np.abs(reference))) or 1.0
             error = float(np.max(np.abs(out - reference))) / scale
             if policy != "float32":
-                report["max_relative_error"] = max(report["max_relative_error"] or 0.0, error)
+                report["max_relative_error"] = max(
+                    report["max_relative_error"] or 0.0, error
+                )
             if error > BF16_TOLERANCE:
                 report["candidates"][name] = (
                     f"dropped: max error {error:.3f} of the float32 feature scale "

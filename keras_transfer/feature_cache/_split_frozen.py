@@ -12,7 +12,9 @@ from keras_transfer._layers import is_stochastic, walk
 
 def _top_layers(model: keras.Model) -> list:
     return [
-        layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)
+        layer
+        for layer in model.layers
+        if not isinstance(layer, keras.layers.InputLayer)
     ]
 
 
@@ -60,7 +62,9 @@ def split_frozen(
                 f"{[layer.name for layer in layers if layer.trainable_weights]}"
             )
         cut = frozen[-1]
-    trained_before = [layer.name for layer in layers[: cut + 1] if layer.trainable_weights]
+    trained_before = [
+        layer.name for layer in layers[: cut + 1] if layer.trainable_weights
+    ]
     if trained_before:
         raise ValueError(
             f"The cached part (up to {layers[cut].name!r}) has trainable weights in "

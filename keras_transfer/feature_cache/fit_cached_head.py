@@ -119,7 +119,9 @@ def fit_cached_head(
     >>> history.feature_cache["extraction"]["policy"]  # 16 samples: not probed
     'float32'
     """
-    optimizer = optimizer if optimizer is not None else getattr(model, "optimizer", None)
+    optimizer = (
+        optimizer if optimizer is not None else getattr(model, "optimizer", None)
+    )
     loss = loss if loss is not None else getattr(model, "loss", None)
     if optimizer is None or loss is None:
         raise ValueError(
@@ -136,10 +138,15 @@ def fit_cached_head(
     for name, value in (
         ("epochs", epochs),
         ("extract_batch_size", extract_batch_size),
-        ("steps_per_execution", 1 if steps_per_execution is None else steps_per_execution),
+        (
+            "steps_per_execution",
+            1 if steps_per_execution is None else steps_per_execution,
+        ),
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be an integer >= 1. Received: {name}={value!r}")
+            raise ValueError(
+                f"`{name}` must be an integer >= 1. Received: {name}={value!r}"
+            )
     if keras.backend.backend() == "torch" and (steps_per_execution or 1) > 1:
         raise ValueError(  # before the extraction, which Keras's own check would follow
             "`steps_per_execution` must be 1 on the torch backend (Keras runs one "

@@ -97,7 +97,9 @@ class SavedModelCall:
             )
         unknown = sorted(set(arguments) - set(accepted))
         if unknown:
-            besides = "its inputs" + (" and `training`" if self.accepts_training else "")
+            besides = "its inputs" + (
+                " and `training`" if self.accepts_training else ""
+            )
             raise ValueError(
                 f"`arguments` has {unknown}, which the SavedModel "
                 f"{self.kind} {self.name!r} of `handle` {self.handle!r} does not "
@@ -109,8 +111,13 @@ class SavedModelCall:
         dicts = [t.outputs for t in self.traces if isinstance(t.outputs, dict)]
         if len(dicts) < len(self.traces):  # Some trace returns a non-dict.
             if output_key is not None:
-                kind = type(next(t.outputs for t in self.traces if not isinstance(
-                    t.outputs, dict))).__name__
+                kind = type(
+                    next(
+                        t.outputs
+                        for t in self.traces
+                        if not isinstance(t.outputs, dict)
+                    )
+                ).__name__
                 raise ValueError(
                     f"`output_key` needs a SavedModel that returns a dict, but "
                     f"{self.name!r} returns {kind}. Remove `output_key`. "
@@ -229,7 +236,9 @@ def _defaults(fn: object) -> dict:
     spec = getattr(getattr(fn, "function_spec", None), "fullargspec", None)
     if spec is None:
         return {}
-    defaults = dict(zip(spec.args[len(spec.args) - len(spec.defaults or ()):], spec.defaults or ()))
+    defaults = dict(
+        zip(spec.args[len(spec.args) - len(spec.defaults or ()) :], spec.defaults or ())
+    )
     defaults.update(spec.kwonlydefaults or {})
     return defaults
 
@@ -290,7 +299,9 @@ def _check_structure(inputs: object, spec: object) -> None:
     else:
         pairs = [
             (x, s, getattr(s, "name", None) or str(i))
-            for i, (x, s) in enumerate(zip(tf.nest.flatten(inputs), tf.nest.flatten(spec)))
+            for i, (x, s) in enumerate(
+                zip(tf.nest.flatten(inputs), tf.nest.flatten(spec))
+            )
         ]
     for x, s, where in pairs:
         _check_shape(tuple(x.shape), s, where)
@@ -344,7 +355,9 @@ def _describe(specs: list) -> str:
     return " or ".join(one(s) for s in specs)
 
 
-def output_tensor_spec(spec: object, batch: object, compute_dtype: str) -> keras.KerasTensor:
+def output_tensor_spec(
+    spec: object, batch: object, compute_dtype: str
+) -> keras.KerasTensor:
     """A `KerasTensor` for one output spec: batch axis from the inputs, floats cast."""
     shape = list(spec.shape.as_list()) if spec.shape.rank is not None else None
     if shape and shape[0] is None:

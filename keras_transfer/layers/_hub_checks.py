@@ -23,7 +23,11 @@ def check_backend() -> None:
 
 
 def validate_args(
-    handle: object, signature: object, output_key: object, arguments: object, function: object
+    handle: object,
+    signature: object,
+    output_key: object,
+    arguments: object,
+    function: object,
 ) -> str:
     if not isinstance(handle, (str, os.PathLike)) or not os.fspath(handle):
         raise TypeError(
@@ -32,12 +36,13 @@ def validate_args(
             f"handle={handle!r}"
         )
     for arg_name, value in (
-        ("signature", signature), ("output_key", output_key), ("function", function)
+        ("signature", signature),
+        ("output_key", output_key),
+        ("function", function),
     ):
         if value is not None and not isinstance(value, str):
             raise TypeError(
-                f"`{arg_name}` must be a string or None. "
-                f"Received: {arg_name}={value!r}"
+                f"`{arg_name}` must be a string or None. Received: {arg_name}={value!r}"
             )
     if signature is not None and function is not None:
         raise ValueError(

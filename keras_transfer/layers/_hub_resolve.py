@@ -68,7 +68,7 @@ def relocate(handle: str) -> str:
         for old in sorted(mapping, key=len, reverse=True):
             stem = old.rstrip("/")
             if stem and (handle.rstrip("/") == stem or handle.startswith(stem + "/")):
-                return mapping[old].rstrip("/") + handle.rstrip("/")[len(stem):]
+                return mapping[old].rstrip("/") + handle.rstrip("/")[len(stem) :]
     return handle
 
 

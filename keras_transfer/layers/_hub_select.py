@@ -94,9 +94,9 @@ def function_names(loaded: object) -> list[str]:
     names = sorted(
         name
         for name in dir(loaded)
-        if not name.startswith("_") and name != "signatures" and _is_function(
-            getattr(loaded, name, None)
-        )
+        if not name.startswith("_")
+        and name != "signatures"
+        and _is_function(getattr(loaded, name, None))
     )
     if _function_attribute(loaded, "__call__") is not None:
         names.insert(0, "__call__")

@@ -126,7 +126,9 @@ class HubBackbone(keras.layers.Layer):
         **kwargs: object,
     ) -> None:
         _hub_checks.check_backend()
-        handle = _hub_checks.validate_args(handle, signature, output_key, arguments, function)
+        handle = _hub_checks.validate_args(
+            handle, signature, output_key, arguments, function
+        )
         super().__init__(trainable=trainable, name=name, dtype=dtype, **kwargs)
         from keras_transfer.layers import _hub_call, _hub_resolve, _hub_select
 
@@ -149,8 +151,12 @@ class HubBackbone(keras.layers.Layer):
         if self.tf1_format:  # Never trainable (see _hub_checks.TF1_NOT_TRAINABLE).
             trainable_ids = set()
         with keras.name_scope(self.name):  # Paths `<layer name>/<variable>`.
-            self._savedmodel_weights = [self._wrap(v, id(v) in trainable_ids) for v in variables]
-        self._regularization_fns = tuple(getattr(self._loaded, "regularization_losses", ()))
+            self._savedmodel_weights = [
+                self._wrap(v, id(v) in trainable_ids) for v in variables
+            ]
+        self._regularization_fns = tuple(
+            getattr(self._loaded, "regularization_losses", ())
+        )
         # As Keras's own tracking does: a frozen layer's variables are frozen
         # (they stay in the trainable store, so `trainable = True` thaws them).
         for variable in self._savedmodel_weights:
@@ -194,7 +200,11 @@ class HubBackbone(keras.layers.Layer):
         import tensorflow as tf
 
         arguments = self.arguments
-        if not self.trainable or not self._call_plan.accepts_training or training is None:
+        if (
+            not self.trainable
+            or not self._call_plan.accepts_training
+            or training is None
+        ):
             training = False
         if isinstance(training, bool):
             outputs = self._call_plan(inputs, training, arguments)
@@ -210,7 +220,10 @@ class HubBackbone(keras.layers.Layer):
         return keras.tree.map_structure(self._to_compute_dtype, outputs)
 
     def _to_compute_dtype(self, x: object) -> object:
-        if keras.backend.is_float_dtype(x.dtype.name) and x.dtype.name != self.compute_dtype:
+        if (
+            keras.backend.is_float_dtype(x.dtype.name)
+            and x.dtype.name != self.compute_dtype
+        ):
             return keras.ops.cast(x, self.compute_dtype)
         return x
 
@@ -250,7 +263,9 @@ class HubBackbone(keras.layers.Layer):
         import tensorflow as tf
 
         inputs = _map_shapes(lambda shape: keras.KerasTensor(shape), input_shape)
-        return tf.nest.map_structure(lambda t: t.shape, self.compute_output_spec(inputs))
+        return tf.nest.map_structure(
+            lambda t: t.shape, self.compute_output_spec(inputs)
+        )
 
     def get_config(self) -> dict:
         return {

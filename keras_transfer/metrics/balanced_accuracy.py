@@ -45,7 +45,11 @@ class BalancedAccuracy(keras.metrics.Metric):
         dtype: object = None,
     ) -> None:
         super().__init__(name=name, dtype=dtype)
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        if (
+            isinstance(num_classes, bool)
+            or not isinstance(num_classes, int)
+            or num_classes < 2
+        ):
             raise ValueError(
                 "`num_classes` must be an integer >= 2 (the model's output units). "
                 f"Received: num_classes={num_classes!r}"
@@ -88,4 +92,8 @@ class BalancedAccuracy(keras.metrics.Metric):
 
     def get_config(self) -> dict:
         """`super().get_config()` plus `num_classes` and `sparse`."""
-        return {**super().get_config(), "num_classes": self.num_classes, "sparse": self.sparse}
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "sparse": self.sparse,
+        }

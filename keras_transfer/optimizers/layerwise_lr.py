@@ -450,7 +450,8 @@ class LayerwiseLR(keras.optimizers.Optimizer):
         for path, _ in self._saved:
             match = next(
                 (
-                    v for v in current
+                    v
+                    for v in current
                     if id(v) not in used and same_weight(path, _path(v))
                 ),
                 None,

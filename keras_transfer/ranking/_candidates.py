@@ -47,7 +47,9 @@ def feature_model(
                 "a candidate given by name takes square RGB images (x of shape "
                 f"(n, size, size, 3)). Received: image shape {input_shape}"
             )
-        backbone, preprocess, description = load_backbone(candidate, weights, input_shape[0])
+        backbone, preprocess, description = load_backbone(
+            candidate, weights, input_shape[0]
+        )
         outputs = inputs
         for step in preprocess:
             outputs = step(outputs)

@@ -34,7 +34,9 @@ def ledoit_wolf_shrinkage(centred: np.ndarray) -> tuple[float, float]:
     mu = float(row_norms.sum()) / (n * d)
     covariance_squared = float(np.sum(gram**2)) / n**2  # sum of S's squared entries
     spread = (float(np.sum(row_norms**2)) / n - covariance_squared) / (n * d)
-    distance = (covariance_squared - 2 * mu * mu * d + d * mu**2) / d  # |S - mu I|^2 / d
+    distance = (
+        covariance_squared - 2 * mu * mu * d + d * mu**2
+    ) / d  # |S - mu I|^2 / d
     if distance <= 1e-12 * covariance_squared / d:  # S is already mu I (e.g. d = 1)
         return 0.0, mu
     shrinkage = min(max(spread, 0.0), distance) / distance
@@ -50,7 +52,9 @@ def hscore(features: np.ndarray, y: np.ndarray) -> float:
     u, singular = left_singular(centred)
     keep = singular > singular.max(initial=0.0) * 1e-9
     u, singular = u[:, keep], singular[keep]
-    eigen = (1 - shrinkage) * singular**2 / n + shrinkage * mu  # shrunk cov on the row span
+    eigen = (
+        1 - shrinkage
+    ) * singular**2 / n + shrinkage * mu  # shrunk cov on the row span
     total = 0.0
     for c in np.unique(y):
         mean = centred[y == c].mean(axis=0)

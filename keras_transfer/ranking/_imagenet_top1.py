@@ -12,16 +12,20 @@ from __future__ import annotations
 # name -> (top-1 on the ImageNet-1k validation set, source)
 IMAGENET_TOP1 = {
     "EfficientNetLite0": (
-        0.751, "tensorflow/tpu models/official/efficientnet/lite/README.md (float, 224 px)"
+        0.751,
+        "tensorflow/tpu models/official/efficientnet/lite/README.md (float, 224 px)",
     ),
     "EfficientNetLite1": (
-        0.767, "tensorflow/tpu models/official/efficientnet/lite/README.md (float, 240 px)"
+        0.767,
+        "tensorflow/tpu models/official/efficientnet/lite/README.md (float, 240 px)",
     ),
     "EfficientNetLite2": (
-        0.776, "tensorflow/tpu models/official/efficientnet/lite/README.md (float, 260 px)"
+        0.776,
+        "tensorflow/tpu models/official/efficientnet/lite/README.md (float, 260 px)",
     ),
     "MobileNetV2": (
-        0.713, "keras.io/api/applications table (keras.applications.MobileNetV2, alpha 1.0)"
+        0.713,
+        "keras.io/api/applications table (keras.applications.MobileNetV2, alpha 1.0)",
     ),
     "VGG16": (0.713, "keras.io/api/applications table (keras.applications.VGG16)"),
 }

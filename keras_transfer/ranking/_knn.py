@@ -19,7 +19,9 @@ def _unit_rows(features: np.ndarray) -> np.ndarray:
     return centred / np.where(norms > 0, norms, 1.0)
 
 
-def knn_predictions(features: np.ndarray, y: np.ndarray, fold: np.ndarray, k: int) -> np.ndarray:
+def knn_predictions(
+    features: np.ndarray, y: np.ndarray, fold: np.ndarray, k: int
+) -> np.ndarray:
     """Out-of-fold kNN predictions (one per sample)."""
     z = _unit_rows(np.asarray(features, "float64"))
     num_classes = int(y.max()) + 1
@@ -43,6 +45,8 @@ def knn_predictions(features: np.ndarray, y: np.ndarray, fold: np.ndarray, k: in
     return predicted
 
 
-def knn_accuracy(features: np.ndarray, y: np.ndarray, fold: np.ndarray, k: int) -> float:
+def knn_accuracy(
+    features: np.ndarray, y: np.ndarray, fold: np.ndarray, k: int
+) -> float:
     """The share of samples whose out-of-fold kNN prediction is their class."""
     return float(np.mean(knn_predictions(features, y, fold, k) == y))

@@ -33,7 +33,9 @@ def _class_evidence(
     alpha, beta = 1.0, 1.0
 
     def posterior() -> tuple[float, float]:
-        coefficients = beta * singular * projected / (alpha + beta * sigma)  # m in V's basis
+        coefficients = (
+            beta * singular * projected / (alpha + beta * sigma)
+        )  # m in V's basis
         residual = target - u @ (singular * coefficients)
         return float(coefficients @ coefficients), float(residual @ residual)
 
@@ -70,7 +72,10 @@ def left_singular(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def logme_details(
-    features: np.ndarray, y: np.ndarray, tolerance: float = 1e-4, max_iterations: int = 100
+    features: np.ndarray,
+    y: np.ndarray,
+    tolerance: float = 1e-4,
+    max_iterations: int = 100,
 ) -> list[tuple[float, float, float]]:
     """`(evidence / n, alpha, beta)` per class (the one-hot column of each)."""
     f = np.asarray(features, "float64")

@@ -34,7 +34,10 @@ def plot_ranking(report: dict, path: str) -> None:
     names = [row["name"] for row in rows]
     panels = [*SCORE_TITLES.items(), ("seconds", "seconds (load + extract + score)")]
     figure, axes = plt.subplots(
-        1, len(panels), figsize=(3.2 * len(panels), 1.2 + 0.45 * len(names)), sharey=True
+        1,
+        len(panels),
+        figsize=(3.2 * len(panels), 1.2 + 0.45 * len(names)),
+        sharey=True,
     )
     positions = range(len(names))
     for axis, (key, title) in zip(axes, panels):
@@ -48,8 +51,14 @@ def plot_ranking(report: dict, path: str) -> None:
             )  # fmt: skip
         axis.barh(positions, values, color=colours)
         for position, row, value in zip(positions, rows, values):
-            label = "failed" if row["status"] != "ok" and key != "seconds" else (
-                "-" if (row["scores"].get(key) is None and key != "seconds") else f"{value:.3g}"
+            label = (
+                "failed"
+                if row["status"] != "ok" and key != "seconds"
+                else (
+                    "-"
+                    if (row["scores"].get(key) is None and key != "seconds")
+                    else f"{value:.3g}"
+                )
             )
             axis.annotate(label, (value, position), fontsize=7, va="center",
                           xytext=(2, 0), textcoords="offset points")  # fmt: skip
@@ -58,7 +67,8 @@ def plot_ranking(report: dict, path: str) -> None:
     axes[0].set_yticks(list(positions), names)
     axes[0].invert_yaxis()
     figure.suptitle(
-        f"rank_backbones: recommended {report['recommended']} ({report['rule']})", fontsize=9
+        f"rank_backbones: recommended {report['recommended']} ({report['rule']})",
+        fontsize=9,
     )
     figure.tight_layout()
     figure.savefig(path, dpi=100, format="png")

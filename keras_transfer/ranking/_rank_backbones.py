@@ -68,7 +68,11 @@ def _named(candidates: object) -> dict:
     elif isinstance(candidates, (list, tuple)):
         named = {}
         for candidate in candidates:
-            name = candidate if isinstance(candidate, str) else getattr(candidate, "name", None)
+            name = (
+                candidate
+                if isinstance(candidate, str)
+                else getattr(candidate, "name", None)
+            )
             if not isinstance(candidate, (str, keras.Layer)):
                 raise TypeError(
                     "each of `candidates` must be a backbone name (as `keras-transfer fit "
@@ -108,7 +112,8 @@ def _rank(rows: list) -> None:
         row["ranks"] = {}
     for key in SCORE_TITLES:
         valued = sorted(
-            (r for r in ran if r["scores"][key] is not None), key=lambda r: -r["scores"][key]
+            (r for r in ran if r["scores"][key] is not None),
+            key=lambda r: -r["scores"][key],
         )
         for position, row in enumerate(valued, start=1):
             row["ranks"][key] = position
@@ -217,7 +222,9 @@ def rank_backbones(
     x, labels, classes = _check_data(x, y)
     named = _named(candidates)
     if rule not in _RULES:
-        raise ValueError(f"`rule` must be one of {list(_RULES)}. Received: rule={rule!r}")
+        raise ValueError(
+            f"`rule` must be one of {list(_RULES)}. Received: rule={rule!r}"
+        )
     check_int("folds", folds, 2)
     check_int("k", k, 1)
     check_int("batch_size", batch_size, 1)
@@ -244,14 +251,18 @@ def rank_backbones(
         start = time.perf_counter()
         load = extract_seconds = score_seconds = 0.0
         try:
-            model, row["description"] = feature_model(candidate, x.shape[1:], weights.get(name))
+            model, row["description"] = feature_model(
+                candidate, x.shape[1:], weights.get(name)
+            )
             load = time.perf_counter() - start
             values, report = extract(model, x, batch_size, extraction)
             extract_seconds = time.perf_counter() - start - load
             del model
             values = values.reshape(len(x), -1)
             if not np.all(np.isfinite(values)):
-                raise ValueError("the candidate's features are not all finite (NaN or inf)")
+                raise ValueError(
+                    "the candidate's features are not all finite (NaN or inf)"
+                )
         except Exception as error:  # the candidate's failure, reported; the others rank
             row.update(status="failed", error=f"{type(error).__name__}: {error}"[:500])
             warnings.warn(
@@ -276,14 +287,19 @@ def rank_backbones(
                 feature_scale=scale,
                 feature_dim=int(values.shape[1]),
                 feature_megabytes=values.nbytes / 2**20,
-                extraction={"policy": report["policy"], "jit_compile": report["jit_compile"]},
+                extraction={
+                    "policy": report["policy"],
+                    "jit_compile": report["jit_compile"],
+                },
             )
         row["seconds"] = {"load": load, "extract": extract_seconds, "score": score_seconds,
                           "total": time.perf_counter() - start}  # fmt: skip
         rows.append(row)
         if verbose:
             shown = ", ".join(
-                f"{key} {value:.3f}" for key, value in row["scores"].items() if value is not None
+                f"{key} {value:.3f}"
+                for key, value in row["scores"].items()
+                if value is not None
             )
             print(
                 f"rank_backbones: {name}: "

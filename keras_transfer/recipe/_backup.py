@@ -44,9 +44,7 @@ COST_RATIO = 10.0
 UNSAVED = ("model", "x", "y", "validation_data", "verbose", "time_budget", "backup_dir")
 
 
-def fingerprint(
-    model: keras.Model, arrays: tuple, settings: dict
-) -> str:
+def fingerprint(model: keras.Model, arrays: tuple, settings: dict) -> str:
     """A digest of the training data, the model's variables and the settings.
 
     A backup resumes only the run that wrote it: other images, labels, split,
@@ -66,7 +64,7 @@ def fingerprint(
 
 
 def _order(phase: str) -> int:
-    """"head" -> 0, "stage k" -> k: the order phases run in."""
+    """ "head" -> 0, "stage k" -> k: the order phases run in."""
     return 0 if phase == "head" else int(phase.split()[-1])
 
 
@@ -101,7 +99,12 @@ class Backup:
         history: list, best: dict, report: dict, digest: str,
     ) -> None:  # fmt: skip
         self.directory, self.model, self.rng = os.fspath(directory), model, rng
-        self.history, self.best, self.report, self.digest = history, best, report, digest
+        self.history, self.best, self.report, self.digest = (
+            history,
+            best,
+            report,
+            digest,
+        )
         self.resumed_from = None
         self._state = None  # the loaded state until its phase starts
         self._values = None  # its arrays: the model's then the optimizer's values
@@ -141,7 +144,9 @@ class Backup:
         self._state = state
         # the weights first, before any features are extracted from them
         self._values = _read_npz(os.path.join(self.directory, state["arrays_file"]))
-        _snapshot.restore(self.model.variables, self._values[: len(self.model.variables)])
+        _snapshot.restore(
+            self.model.variables, self._values[: len(self.model.variables)]
+        )
         self.resumed_from = {
             "phase": state["phase"], "phase_epoch": state["epoch"],
             "epochs_done": len(state["history"]), "directory": self.directory,
@@ -152,7 +157,9 @@ class Backup:
         """Whether `phase` ended before the backup was written (not run again)."""
         return self._state is not None and _order(phase) < _order(self._state["phase"])
 
-    def resume(self, phase: str, trainable: keras.Model) -> tuple[int, int, float, float]:
+    def resume(
+        self, phase: str, trainable: keras.Model
+    ) -> tuple[int, int, float, float]:
         """At the start of `phase`'s epochs: `(first epoch, stale, lowest, last)`.
 
         In the phase the backup was written in, puts back the model's and the

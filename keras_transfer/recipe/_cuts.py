@@ -34,7 +34,9 @@ class Cut:
 
 def _top_layers(model: keras.Model) -> list:
     return [
-        layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)
+        layer
+        for layer in model.layers
+        if not isinstance(layer, keras.layers.InputLayer)
     ]
 
 
@@ -77,7 +79,9 @@ def cuts(model: keras.Model, backbone: keras.Model, probe: np.ndarray) -> list[C
     inputs = keras.Input(model.inputs[0].shape[1:], dtype=model.inputs[0].dtype)
     rebuilt = keras.Model(inputs, _chain(after, backbone(_chain(before, inputs))))
     expected = model.predict(probe, verbose=0)
-    if not np.allclose(rebuilt.predict(probe, verbose=0), expected, rtol=1e-4, atol=1e-5):
+    if not np.allclose(
+        rebuilt.predict(probe, verbose=0), expected, rtol=1e-4, atol=1e-5
+    ):
         return []
     groups = layer_groups(model)
     inner = {id(layer) for layer in backbone.layers}

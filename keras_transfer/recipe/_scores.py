@@ -10,7 +10,9 @@ def probabilities(model: keras.Model, views: np.ndarray, batch_size: int) -> np.
     """Mean predicted probabilities over `views` `(count, n, ...)` of the inputs."""
     total = None
     for inputs in views:
-        predicted = np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0), "float64")
+        predicted = np.asarray(
+            model.predict(inputs, batch_size=batch_size, verbose=0), "float64"
+        )
         total = predicted if total is None else total + predicted
     return total / len(views)
 
@@ -31,8 +33,10 @@ def score(
     `balanced_accuracy`."""
     p = probabilities(model, views, batch_size)
     predicted = p.argmax(-1)
-    weights = np.ones(len(y)) if class_weight is None else np.array(
-        [class_weight.get(int(c), 1.0) for c in y]
+    weights = (
+        np.ones(len(y))
+        if class_weight is None
+        else np.array([class_weight.get(int(c), 1.0) for c in y])
     )
     losses = -np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1.0))
     loss = float(np.sum(weights * losses) / np.sum(weights))

@@ -93,7 +93,9 @@ def _check(
             "recipe keeps its best epoch by the validation score). "
             f"Received: validation_split={validation_split!r}"
         )
-    if not (class_weight in ("auto", "balanced", None) or isinstance(class_weight, dict)):
+    if not (
+        class_weight in ("auto", "balanced", None) or isinstance(class_weight, dict)
+    ):
         raise ValueError(
             '`class_weight` must be "auto", "balanced", None or a dict {class: weight}. '
             f"Received: class_weight={class_weight!r}"
@@ -118,7 +120,9 @@ def _check(
     return x, y, num_classes
 
 
-def _class_weights(class_weight: object, y: np.ndarray, num_classes: int) -> dict | None:
+def _class_weights(
+    class_weight: object, y: np.ndarray, num_classes: int
+) -> dict | None:
     if isinstance(class_weight, dict):
         return {int(k): float(v) for k, v in class_weight.items()}
     if class_weight is None:
@@ -192,7 +196,9 @@ def _extract(
         shown = 1 if getattr(sys.stdout, "isatty", lambda: False)() else 2
     return np.stack(
         [
-            lower.predict(_views.view(x, v, views), batch_size=batch_size, verbose=shown)
+            lower.predict(
+                _views.view(x, v, views), batch_size=batch_size, verbose=shown
+            )
             for v in range(count)
         ]
     )
@@ -435,7 +441,10 @@ def fine_tune(
             )
         x_val, y_val, x, y = x[held], y[held], x[train], y[train]
     else:
-        x_val, y_val = np.asarray(validation_data[0]), np.asarray(validation_data[1]).reshape(-1)
+        x_val, y_val = (
+            np.asarray(validation_data[0]),
+            np.asarray(validation_data[1]).reshape(-1),
+        )
     weights = _class_weights(class_weight, y, num_classes)
     backbone = _cuts.find_backbone(model)
     if backbone is None:
@@ -468,7 +477,9 @@ def fine_tune(
     extract_start = time.perf_counter()
     skip_head = backup is not None and backup.skips("head")
     if not skip_head:
-        head_features = _extract(head_cut.lower, x, "none", max(batch_size, 64), verbose)
+        head_features = _extract(
+            head_cut.lower, x, "none", max(batch_size, 64), verbose
+        )
         val_head = _extract(head_cut.lower, x_val, "none", max(batch_size, 64), verbose)
         report["head_extraction_seconds"] = time.perf_counter() - extract_start
     finished = True
@@ -497,7 +508,9 @@ def fine_tune(
         _set_trainable(model, groups, count)
         if cache and cut is not None:
             features = _extract(cut.lower, x, views, max(batch_size, 64), verbose)
-            val_features = _extract(cut.lower, x_val, views, max(batch_size, 64), verbose)
+            val_features = _extract(
+                cut.lower, x_val, views, max(batch_size, 64), verbose
+            )
             trainable, inputs = cut.upper, _Cached(features)
         else:
             val_features = np.stack(
@@ -546,7 +559,11 @@ def fine_tune(
         np.stack([_views.view(x_val, v, views) for v in range(len(_views.VIEWS[views]))]),
         y_val, batch_size,
     )  # fmt: skip
-    use_tta = flipped["balanced_accuracy"] > plain["balanced_accuracy"] if tta == "auto" else tta
+    use_tta = (
+        flipped["balanced_accuracy"] > plain["balanced_accuracy"]
+        if tta == "auto"
+        else tta
+    )
     report.update(
         kept_epoch=best.get("epoch"), kept_phase=best.get("phase"),
         stopped_by_time_budget=not finished, time_budget=time_budget,

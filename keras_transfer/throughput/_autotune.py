@@ -32,9 +32,7 @@ def _default_candidates() -> list[PrecisionChoice]:
     # JAX without XLA runs op by op; on torch jit_compile means torch.compile.
     jits = {"jax": [True], "torch": [False]}.get(keras.backend.backend(), [False, True])
     return [
-        PrecisionChoice(policy, jit, 1)
-        for policy in ("float32", mixed)
-        for jit in jits
+        PrecisionChoice(policy, jit, 1) for policy in ("float32", mixed) for jit in jits
     ]
 
 
@@ -75,7 +73,12 @@ def _compile(model: keras.Model, compile_kwargs: dict | None, choice: PrecisionC
 
 
 def _timed_fit(
-    model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int, steps: int, timer: object
+    model: keras.Model,
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    steps: int,
+    timer: object,
 ) -> float:
     index = np.arange(steps * batch_size) % len(x)
     x, y = x[index], y[index]
@@ -84,7 +87,11 @@ def _timed_fit(
         # make_dataset, not arrays: TF feeds arrays through tf.data with its
         # autotuner on, and CPU epochs then randomly ran on one core, which
         # would pick winners. Other backends read arrays without tf.data.
-        x, y, kwargs = make_dataset(x, y, batch_size=batch_size, shuffle=False), None, {}
+        x, y, kwargs = (
+            make_dataset(x, y, batch_size=batch_size, shuffle=False),
+            None,
+            {},
+        )
     start = timer()
     model.fit(x, y, epochs=1, shuffle=False, verbose=0, **kwargs)
     return timer() - start
@@ -175,9 +182,15 @@ def autotune(
             "`timer` must be a zero-argument callable returning seconds, such as "
             f"time.perf_counter. Received: timer={timer!r}"
         )
-    for name, value in (("steps", steps), ("batch_size", batch_size), ("repeats", repeats)):
+    for name, value in (
+        ("steps", steps),
+        ("batch_size", batch_size),
+        ("repeats", repeats),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be an integer >= 1. Received: {name}={value!r}")
+            raise ValueError(
+                f"`{name}` must be an integer >= 1. Received: {name}={value!r}"
+            )
     choices = [_as_choice(c) for c in (candidates or _default_candidates())]
     if not choices:
         raise ValueError("`candidates` must not be empty. Received: candidates=[]")
@@ -208,7 +221,9 @@ def autotune(
                     "jit_compile"
                 ]
                 warm = max(warmup_steps, 1) * spe
-                row["compile_seconds"] = _timed_fit(model, x, y, batch_size, warm, timer)
+                row["compile_seconds"] = _timed_fit(
+                    model, x, y, batch_size, warm, timer
+                )
                 timed = -(-steps // spe) * spe
                 best_seconds = min(
                     _timed_fit(model, x, y, batch_size, timed, timer)

@@ -92,8 +92,10 @@ def effective_settings(
         "problems": [],
     }
     problems = settings["problems"]
-    if no_jit and not settings["jit_compile"] and (
-        expected is None or expected.jit_compile
+    if (
+        no_jit
+        and not settings["jit_compile"]
+        and (expected is None or expected.jit_compile)
     ):
         problems.append(
             f"XLA is off: layers with supports_jit=False: {', '.join(no_jit)}. "
@@ -107,7 +109,7 @@ def effective_settings(
     ):
         problems.append(
             f"The model output is {settings['output_dtypes']} under policy "
-            f"{policy!r}. HINT: give the last layer `dtype=\"float32\"` (or end with "
+            f'{policy!r}. HINT: give the last layer `dtype="float32"` (or end with '
             "`keras.layers.Activation('linear', dtype='float32')`) so the loss is "
             "computed in float32."
         )

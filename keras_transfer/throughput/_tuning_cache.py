@@ -39,14 +39,19 @@ def architecture_signature(model: keras.Model) -> str:
     maybe best with another configuration).
     """
     parts = [
-        [type(layer).__name__, [[list(w.shape), bool(w.trainable)] for w in layer.weights]]
+        [
+            type(layer).__name__,
+            [[list(w.shape), bool(w.trainable)] for w in layer.weights],
+        ]
         for layer in walk(model)
         if not isinstance(layer, keras.Model)
     ]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
 
 
-def cache_key(device: dict, model: keras.Model, input_shape: tuple, batch_size: int) -> dict:
+def cache_key(
+    device: dict, model: keras.Model, input_shape: tuple, batch_size: int
+) -> dict:
     """Every field the measured winner depends on."""
     backend = keras.backend.backend()
     module = sys.modules.get(_BACKEND_MODULES.get(backend, ""), None)

@@ -50,7 +50,11 @@ def _channel_stats(a):
 def test_known_mean_and_variance_on_the_input(batch_size):
     x = _gaussian()
     model = keras.Sequential(
-        [keras.Input((6,)), keras.layers.BatchNormalization(name="bn"), keras.layers.Dense(1)]
+        [
+            keras.Input((6,)),
+            keras.layers.BatchNormalization(name="bn"),
+            keras.layers.Dense(1),
+        ]
     )
     report = adapt_batchnorm(model, x, batch_size=batch_size)
     mean, var = _channel_stats(x)
@@ -75,7 +79,9 @@ def test_nested_backbones_every_layer_sees_normalized_inputs():
     z = keras.ops.convert_to_numpy(inner.get_layer("inner_conv")(h))
     bn_inner = inner.get_layer("bn_inner")
     np.testing.assert_allclose(bn_inner.moving_mean, _channel_stats(z)[0], atol=1e-5)
-    np.testing.assert_allclose(bn_inner.moving_variance, _channel_stats(z)[1], rtol=1e-4)
+    np.testing.assert_allclose(
+        bn_inner.moving_variance, _channel_stats(z)[1], rtol=1e-4
+    )
     h = keras.ops.convert_to_numpy(inner(h, training=False))
     z = keras.ops.convert_to_numpy(block.get_layer("seq_conv")(h))
     bn_seq = block.get_layer("bn_seq")
@@ -293,12 +299,16 @@ def test_multi_input_model_list_and_dict_data():
     a_in, b_in = keras.Input((3,), name="a"), keras.Input((2,), name="b")
     a = keras.layers.BatchNormalization(name="bn_a")(a_in)
     b = keras.layers.BatchNormalization(name="bn_b")(b_in)
-    merged = keras.layers.BatchNormalization(name="bn_ab")(keras.layers.Concatenate()([a, b]))
+    merged = keras.layers.BatchNormalization(name="bn_ab")(
+        keras.layers.Concatenate()([a, b])
+    )
     model = keras.Model([a_in, b_in], keras.layers.Dense(1)(merged))
     xa, xb = _gaussian(30, (3,)), _gaussian(30, (2,), mean=-4.0, seed=1)
     report = adapt_batchnorm(model, [xa, xb], batch_size=8)
     assert report.layers == ("bn_a", "bn_b", "bn_ab") and report.passes == 2
-    np.testing.assert_allclose(model.get_layer("bn_b").moving_mean, xb.mean(0), atol=1e-5)
+    np.testing.assert_allclose(
+        model.get_layer("bn_b").moving_mean, xb.mean(0), atol=1e-5
+    )
     # bn_ab sees the adapted bn_a / bn_b outputs: zero mean, unit-ish variance.
     np.testing.assert_allclose(model.get_layer("bn_ab").moving_mean, 0.0, atol=1e-5)
     first = _values(model)

@@ -56,7 +56,9 @@ def test_constant_lambda_without_schedule():
     grl = GradientReversal(max_lambda=0.3)
     reversed_update = _one_sgd_step(_pair(grl), False)
     plain_update = _one_sgd_step(_pair(None), False)
-    np.testing.assert_allclose(reversed_update["f"], -0.3 * plain_update["f"], rtol=1e-5)
+    np.testing.assert_allclose(
+        reversed_update["f"], -0.3 * plain_update["f"], rtol=1e-5
+    )
 
 
 def test_forward_is_exactly_identity_and_counter_moves_only_in_training():
@@ -91,12 +93,20 @@ def test_config(config_round_trip):
     restored = config_round_trip(
         GradientReversal(max_lambda=0.7, schedule_steps=50, gamma=5.0, name="grl")
     )
-    assert (restored.max_lambda, restored.schedule_steps, restored.gamma) == (0.7, 50, 5.0)
+    assert (restored.max_lambda, restored.schedule_steps, restored.gamma) == (
+        0.7,
+        50,
+        5.0,
+    )
 
 
 def test_keras_save_load_keeps_the_step(tmp_path):
     model = keras.Sequential(
-        [keras.Input((3,)), GradientReversal(schedule_steps=8, name="grl"), keras.layers.Dense(1)]
+        [
+            keras.Input((3,)),
+            GradientReversal(schedule_steps=8, name="grl"),
+            keras.layers.Dense(1),
+        ]
     )
     model.get_layer("grl").step.assign(6)
     model.save(tmp_path / "m.keras")

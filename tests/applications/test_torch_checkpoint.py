@@ -78,8 +78,13 @@ def _pickle(state, fake_torch):
             if isinstance(obj, _Storage):
                 storages[obj.key] = obj.array
                 kind = "LongStorage" if obj.array.dtype == np.int64 else "FloatStorage"
-                return ("storage", getattr(fake_torch, kind), obj.key, "cpu",
-                        obj.array.size)
+                return (
+                    "storage",
+                    getattr(fake_torch, kind),
+                    obj.key,
+                    "cpu",
+                    obj.array.size,
+                )
             return None
 
     buffer = io.BytesIO()
@@ -98,8 +103,11 @@ def _write_zip(path, state, fake_torch):
 def _write_legacy(path, state, fake_torch):
     data, storages = _pickle(state, fake_torch)
     with open(path, "wb") as file:
-        for header in (_torch_checkpoint._LEGACY_MAGIC, 1001,
-                       {"protocol_version": 1001, "little_endian": True}):
+        for header in (
+            _torch_checkpoint._LEGACY_MAGIC,
+            1001,
+            {"protocol_version": 1001, "little_endian": True},
+        ):
             pickle.dump(header, file, protocol=2)
         file.write(data)
         pickle.dump(sorted(storages), file, protocol=2)

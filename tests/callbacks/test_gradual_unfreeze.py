@@ -50,13 +50,21 @@ class _Recorder(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.begin.append(_values(self.model))
-        self.opt_begin.append({v.path: keras.ops.convert_to_numpy(v)
-                               for v in self.model.optimizer.variables})
+        self.opt_begin.append(
+            {
+                v.path: keras.ops.convert_to_numpy(v)
+                for v in self.model.optimizer.variables
+            }
+        )
 
     def on_epoch_end(self, epoch, logs=None):
         self.end.append(_values(self.model))
-        self.opt_end.append({v.path: keras.ops.convert_to_numpy(v)
-                               for v in self.model.optimizer.variables})
+        self.opt_end.append(
+            {
+                v.path: keras.ops.convert_to_numpy(v)
+                for v in self.model.optimizer.variables
+            }
+        )
 
 
 def _changed(before, after, prefix):
@@ -71,7 +79,11 @@ def test_stages_known_answers():
     init = _values(model)
     rec = _Recorder()
     history = model.fit(
-        x, y, batch_size=8, epochs=4, verbose=0,
+        x,
+        y,
+        batch_size=8,
+        epochs=4,
+        verbose=0,
         callbacks=[GradualUnfreeze(verbose=0), rec],
     )
     assert history.history["unfreeze_stage"] == [0, 1, 2, 3]
@@ -80,14 +92,20 @@ def test_stages_known_answers():
     end = rec.end
     # Epoch e: head + the top e groups train; the others stay bit-identical.
     for epoch, trained in enumerate(
-        [["head"], ["head", "block3"], ["head", "block3", "block2"],
-         ["head", "block3", "block2", "block1_dense"]]
+        [
+            ["head"],
+            ["head", "block3"],
+            ["head", "block3", "block2"],
+            ["head", "block3", "block2", "block1_dense"],
+        ]
     ):
         before = init if epoch == 0 else end[epoch - 1]
-        for prefix, name in [("sequential/head", "head"),
-                             ("backbone/block3", "block3"),
-                             ("backbone/block2", "block2"),
-                             ("backbone/block1_dense", "block1_dense")]:
+        for prefix, name in [
+            ("sequential/head", "head"),
+            ("backbone/block3", "block3"),
+            ("backbone/block2", "block2"),
+            ("backbone/block1_dense", "block1_dense"),
+        ]:
             expected = name in trained
             assert _changed(before, end[epoch], prefix) == [expected] * 2, (epoch, name)
     # BatchNorm: frozen by default, moving statistics and gamma/beta untouched.
@@ -101,8 +119,14 @@ def test_optimizer_state_kept_across_stage_change():
     model, _ = _model()
     x, y = _data()
     rec = _Recorder()
-    model.fit(x, y, batch_size=8, epochs=2, verbose=0,
-              callbacks=[GradualUnfreeze(verbose=0), rec])
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=2,
+        verbose=0,
+        callbacks=[GradualUnfreeze(verbose=0), rec],
+    )
     end0, begin1 = rec.opt_end[0], rec.opt_begin[1]
     head = [k for k in end0 if "head" in k]
     assert len(head) == 4  # kernel/bias x momentum/velocity
@@ -131,8 +155,15 @@ def test_sgd_update_of_newly_unfrozen_variable_by_hand(optimizer, multiplier):
     model, _ = _model(optimizer=optimizer, bn=False)
     x, y = _data(n=8)
     rec = _Recorder()
-    model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False,
-              callbacks=[GradualUnfreeze(verbose=0), rec])
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=2,
+        verbose=0,
+        shuffle=False,
+        callbacks=[GradualUnfreeze(verbose=0), rec],
+    )
     # Recompute the gradient of the epoch-1 step at the epoch-1 starting point.
     for w in model.weights:
         w.assign(rec.begin[1][w.path])
@@ -171,8 +202,14 @@ def test_batchnorm_modes(batchnorm, affine_changes, stats_change):
     model, _ = _model()
     x, y = _data()
     init = _values(model)
-    model.fit(x, y, batch_size=8, epochs=4, verbose=0,
-              callbacks=[GradualUnfreeze(batchnorm=batchnorm, verbose=0)])
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=4,
+        verbose=0,
+        callbacks=[GradualUnfreeze(batchnorm=batchnorm, verbose=0)],
+    )
     after = _values(model)
     bn = "backbone/block1_bn/"
     assert _changed(init, after, bn + "gamma") == [affine_changes]
@@ -192,16 +229,29 @@ def test_batchnorm_modes(batchnorm, affine_changes, stats_change):
 def test_schedule_arguments(kwargs, epochs, stages):
     model, _ = _model(bn=False)
     x, y = _data(n=8)
-    history = model.fit(x, y, batch_size=8, epochs=epochs, verbose=0,
-                        callbacks=[GradualUnfreeze(verbose=0, **kwargs)])
+    history = model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=epochs,
+        verbose=0,
+        callbacks=[GradualUnfreeze(verbose=0, **kwargs)],
+    )
     assert history.history["unfreeze_stage"] == stages
 
 
 def test_initial_epoch_sets_stage_from_epoch():
     model, _ = _model(bn=False)
     x, y = _data(n=8)
-    history = model.fit(x, y, batch_size=8, epochs=4, initial_epoch=2, verbose=0,
-                        callbacks=[GradualUnfreeze(verbose=0)])
+    history = model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=4,
+        initial_epoch=2,
+        verbose=0,
+        callbacks=[GradualUnfreeze(verbose=0)],
+    )
     assert history.history["unfreeze_stage"] == [2, 3]
     assert history.history["trainable_weights"] == [6, 8]
 
@@ -223,16 +273,23 @@ class _CountingSequential(keras.Sequential):
 )
 def test_jit_compile_one_trace_per_stage():
     backbone = keras.Sequential(
-        [keras.Input((8,)), keras.layers.Dense(8, name="block1_dense"),
-         keras.layers.Dense(8, name="block2_dense")], name="backbone")
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(8, name="block1_dense"),
+            keras.layers.Dense(8, name="block2_dense"),
+        ],
+        name="backbone",
+    )
     backbone.trainable = False
     model = _CountingSequential(
-        [backbone, keras.layers.Dense(1, name="head")], name="counting")
+        [backbone, keras.layers.Dense(1, name="head")], name="counting"
+    )
     model.compile(optimizer="adam", loss="mse", jit_compile=True)
     x, y = _data()
     _TRACES.clear()
-    history = model.fit(x, y, batch_size=8, epochs=4, verbose=0,
-                        callbacks=[GradualUnfreeze(verbose=0)])
+    history = model.fit(
+        x, y, batch_size=8, epochs=4, verbose=0, callbacks=[GradualUnfreeze(verbose=0)]
+    )
     assert history.history["unfreeze_stage"] == [0, 1, 2, 2]
     assert len(_TRACES) == 3  # stage 0, 1, 2
 
@@ -245,8 +302,14 @@ def test_mixed_float16_loss_scale_optimizer(jit_compile):
     x, y = _data()
     x = (x - 3.0) / 20.0  # small activations: no float16 overflow, no skipped steps
     rec = _Recorder()
-    history = model.fit(x, y, batch_size=8, epochs=3, verbose=0,
-                        callbacks=[GradualUnfreeze(verbose=0), rec])
+    history = model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=3,
+        verbose=0,
+        callbacks=[GradualUnfreeze(verbose=0), rec],
+    )
     assert history.history["unfreeze_stage"] == [0, 1, 2]
     assert _changed(rec.end[0], rec.end[1], "backbone/block3") == [True, True]
     assert _changed(rec.end[0], rec.end[1], "backbone/block2") == [False, False]
@@ -260,17 +323,25 @@ def test_composes_with_lr_callbacks_and_schedules():
     schedule = keras.optimizers.schedules.ExponentialDecay(0.01, 4, 0.5)
     model, _ = _model(optimizer=keras.optimizers.Adam(schedule), bn=False)
     x, y = _data()
-    model.fit(x, y, batch_size=8, epochs=3, verbose=0,
-              callbacks=[GradualUnfreeze(verbose=0)])
+    model.fit(
+        x, y, batch_size=8, epochs=3, verbose=0, callbacks=[GradualUnfreeze(verbose=0)]
+    )
     # The schedule keeps counting across stages: 12 steps -> 0.01 * 0.5**3.
     assert int(model.optimizer.iterations) == 3 * STEPS
-    np.testing.assert_allclose(float(model.optimizer.learning_rate), 0.01 * 0.5**3,
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        float(model.optimizer.learning_rate), 0.01 * 0.5**3, rtol=1e-6
+    )
 
     model, _ = _model(bn=False)
     scheduler = keras.callbacks.LearningRateScheduler(lambda e: 0.1 * 0.5**e)
-    model.fit(x, y, batch_size=8, epochs=3, verbose=0,
-              callbacks=[scheduler, GradualUnfreeze(verbose=0)])
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=3,
+        verbose=0,
+        callbacks=[scheduler, GradualUnfreeze(verbose=0)],
+    )
     np.testing.assert_allclose(float(model.optimizer.learning_rate), 0.025, rtol=1e-6)
 
 
@@ -292,17 +363,37 @@ def test_resume_with_backup_and_restore(tmp_path, restart):
     rec = _Recorder()
     backup = str(tmp_path / "backup")
     with pytest.raises(RuntimeError, match="preemption"):
-        model.fit(x, y, batch_size=8, epochs=4, verbose=0, callbacks=[
-            GradualUnfreeze(verbose=0), keras.callbacks.BackupAndRestore(backup),
-            rec, _Interrupt(2)])
+        model.fit(
+            x,
+            y,
+            batch_size=8,
+            epochs=4,
+            verbose=0,
+            callbacks=[
+                GradualUnfreeze(verbose=0),
+                keras.callbacks.BackupAndRestore(backup),
+                rec,
+                _Interrupt(2),
+            ],
+        )
     saved = rec.end[1]  # the backup is taken at the end of epoch 1
     saved_opt = rec.opt_end[1]
     if restart == "fresh_model":  # a new process: rebuild and freeze again
         keras.backend.clear_session()
         model, _ = _model(bn=False)
     rec = _Recorder()
-    history = model.fit(x, y, batch_size=8, epochs=4, verbose=0, callbacks=[
-        GradualUnfreeze(verbose=0), keras.callbacks.BackupAndRestore(backup), rec])
+    history = model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=4,
+        verbose=0,
+        callbacks=[
+            GradualUnfreeze(verbose=0),
+            keras.callbacks.BackupAndRestore(backup),
+            rec,
+        ],
+    )
     assert history.history["unfreeze_stage"] == [2, 3]
     assert history.history["trainable_weights"] == [6, 8]
     # The optimizer state of the backup (stage 1) is restored, moments included.
@@ -329,8 +420,11 @@ def test_mobilenetv2_backbone():
     labels = rng.integers(0, 2, size=(8,))
     # Give the random backbone data-matched BatchNorm statistics, as pretrained
     # weights have (with the defaults the activations vanish to ~1e-12).
-    bns = [layer for layer in base.layers
-           if isinstance(layer, keras.layers.BatchNormalization)]
+    bns = [
+        layer
+        for layer in base.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
     for layer in bns:
         layer.momentum = 0.0
     base(images, training=True)
@@ -346,10 +440,17 @@ def test_mobilenetv2_backbone():
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     init = {id(w): keras.ops.convert_to_numpy(w) for w in model.weights}
-    history = model.fit(images, labels, batch_size=4, epochs=3, verbose=0,
-                        callbacks=[GradualUnfreeze(verbose=0)])
+    history = model.fit(
+        images,
+        labels,
+        batch_size=4,
+        epochs=3,
+        verbose=0,
+        callbacks=[GradualUnfreeze(verbose=0)],
+    )
     changed = {
-        id(w) for w in model.weights
+        id(w)
+        for w in model.weights
         if not np.array_equal(init[id(w)], keras.ops.convert_to_numpy(w))
     }
     assert history.history["unfreeze_stage"] == [0, 1, 2]
@@ -372,8 +473,9 @@ def test_nothing_frozen_warns_and_does_nothing():
     model, _ = _model(freeze=False, bn=False)
     x, y = _data(n=8)
     with pytest.warns(UserWarning, match="nothing to do.*HINT"):
-        history = model.fit(x, y, epochs=1, verbose=0,
-                            callbacks=[GradualUnfreeze(verbose=0)])
+        history = model.fit(
+            x, y, epochs=1, verbose=0, callbacks=[GradualUnfreeze(verbose=0)]
+        )
     assert "unfreeze_stage" not in history.history
 
 
@@ -381,8 +483,13 @@ def test_group_spec_with_missing_layer_lists_close_names():
     model, _ = _model(bn=False)
     x, y = _data(n=8)
     with pytest.raises(ValueError, match="block2_dense"):
-        model.fit(x, y, epochs=1, verbose=0,
-                  callbacks=[GradualUnfreeze(groups=["blok2_dense"], verbose=0)])
+        model.fit(
+            x,
+            y,
+            epochs=1,
+            verbose=0,
+            callbacks=[GradualUnfreeze(groups=["blok2_dense"], verbose=0)],
+        )
 
 
 def test_empty_group_raises():
@@ -391,8 +498,13 @@ def test_empty_group_raises():
     model_with_dropout.compile(optimizer="adam", loss="mse")
     x, y = _data(n=8)
     with pytest.raises(ValueError, match="no layers with weights"):
-        model_with_dropout.fit(x, y, epochs=1, verbose=0, callbacks=[
-            GradualUnfreeze(groups={"drop": ["dropout"]}, verbose=0)])
+        model_with_dropout.fit(
+            x,
+            y,
+            epochs=1,
+            verbose=0,
+            callbacks=[GradualUnfreeze(groups={"drop": ["dropout"]}, verbose=0)],
+        )
 
 
 def test_unbuilt_model_raises():
@@ -423,7 +535,10 @@ def test_verbose_prints_stage(capsys):
     x, y = _data(n=8)
     model.fit(x, y, epochs=2, verbose=0, callbacks=[GradualUnfreeze()])
     out = capsys.readouterr().out
-    assert "GradualUnfreeze: epoch 2: stage 1/3: unfroze 'block3' (4 trainable weights" in out
+    assert (
+        "GradualUnfreeze: epoch 2: stage 1/3: unfroze 'block3' (4 trainable weights"
+        in out
+    )
 
 
 def test_disable_interactive_logging_silences_stage_lines(capsys, caplog):
@@ -438,7 +553,9 @@ def test_disable_interactive_logging_silences_stage_lines(capsys, caplog):
     assert "GradualUnfreeze" not in capsys.readouterr().out
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 1
-    assert messages[0].startswith("GradualUnfreeze: epoch 2: stage 1/3: unfroze 'block3'")
+    assert messages[0].startswith(
+        "GradualUnfreeze: epoch 2: stage 1/3: unfroze 'block3'"
+    )
 
 
 def test_second_fit_on_the_unfrozen_model_warns_and_changes_nothing():
@@ -449,8 +566,9 @@ def test_second_fit_on_the_unfrozen_model_warns_and_changes_nothing():
     assert not hasattr(model, "gradual_unfreeze_state")  # removed by on_train_end
     trainable = [w.path for w in model.trainable_weights]
     with pytest.warns(UserWarning, match="nothing to do"):
-        second = model.fit(x, y, epochs=2, verbose=0,
-                           callbacks=[GradualUnfreeze(verbose=0)])
+        second = model.fit(
+            x, y, epochs=2, verbose=0, callbacks=[GradualUnfreeze(verbose=0)]
+        )
     assert [w.path for w in model.trainable_weights] == trainable
     assert len(trainable) == 8
     assert "unfreeze_stage" not in second.history
@@ -469,7 +587,9 @@ def test_a_fit_that_fails_early_leaves_nothing_behind():
         model.fit(x, y, epochs=2, verbose=0, callbacks=[callback, _FailAtTrainBegin()])
     assert len(model.trainable_weights) == 2  # nothing unfrozen yet
     # Keras calls no `on_train_end` after an exception: the next run cleans up.
-    history = model.fit(x, y, epochs=4, verbose=0, callbacks=[GradualUnfreeze(verbose=0)])
+    history = model.fit(
+        x, y, epochs=4, verbose=0, callbacks=[GradualUnfreeze(verbose=0)]
+    )
     assert history.history["trainable_weights"] == [2, 4, 6, 8]
     assert "load_own_variables" not in vars(model.optimizer)
     assert not hasattr(model, "gradual_unfreeze_state")
@@ -489,12 +609,21 @@ def test_plan_is_reset_in_on_train_begin():
 
 def test_config(config_round_trip):
     config_round_trip(
-        GradualUnfreeze(groups={"head": ["head"]}, epochs_per_stage=2,
-                        start_epoch=3, batchnorm="affine", verbose=0)
+        GradualUnfreeze(
+            groups={"head": ["head"]},
+            epochs_per_stage=2,
+            start_epoch=3,
+            batchnorm="affine",
+            verbose=0,
+        )
     )
 
 
 def test_layer_groups_shared_with_callback():
     model, _ = _model(bn=False)
     assert [g.name for g in kt.layer_groups(model)] == [
-        "head", "block3", "block2", "block1"]
+        "head",
+        "block3",
+        "block2",
+        "block1",
+    ]

@@ -18,7 +18,9 @@ def folder(tmp_path):
     root = str(tmp_path / "data")
     for i in range(5):
         _write(root, "cats", f"c{i}.png", 10 + i)
-        _write(root, "dogs", f"d{i}.png", 100 + i, size=(24, 20) if i == 0 else (16, 16))
+        _write(
+            root, "dogs", f"d{i}.png", 100 + i, size=(24, 20) if i == 0 else (16, 16)
+        )
     with open(os.path.join(root, "dogs", "broken.png"), "wb") as handle:
         handle.write(b"\x89PNG\r\n\x1a\n not really a png")
     with open(os.path.join(root, "dogs", "notes.txt"), "w") as handle:
@@ -28,18 +30,33 @@ def folder(tmp_path):
 
 def test_arrays_labels_resize_and_corrupt_file_report(folder):
     with pytest.warns(UserWarning, match="skipped 1 unreadable") as record:
-        (x, y), validation, report = image_folder(folder, image_size=(16, 16), as_dataset=False)
+        (x, y), validation, report = image_folder(
+            folder, image_size=(16, 16), as_dataset=False
+        )
     assert "HINT" in str(record[0].message)
     assert validation is None
     assert x.shape == (10, 16, 16, 3) and x.dtype == np.float32
     assert y.tolist() == [0] * 5 + [1] * 5
     assert report["class_names"] == ["cats", "dogs"]
     assert report["skipped"] == 1
-    assert report["skipped_examples"][0].startswith(os.path.join(folder, "dogs", "broken.png"))
+    assert report["skipped_examples"][0].startswith(
+        os.path.join(folder, "dogs", "broken.png")
+    )
     assert report["resized"] == 1
     assert (report["num_train"], report["num_validation"]) == (10, 0)
     # pixel values survive decoding exactly (uniform images)
-    assert sorted(set(x[:, 0, 0, 0].tolist())) == [10, 11, 12, 13, 14, 100, 101, 102, 103, 104]
+    assert sorted(set(x[:, 0, 0, 0].tolist())) == [
+        10,
+        11,
+        12,
+        13,
+        14,
+        100,
+        101,
+        102,
+        103,
+        104,
+    ]
 
 
 def test_validation_split_is_stratified_and_seeded(folder):
@@ -52,7 +69,9 @@ def test_validation_split_is_stratified_and_seeded(folder):
     train_values = set(x[:, 0, 0, 0].tolist())
     assert not train_values & set(xv[:, 0, 0, 0].tolist())
     with pytest.warns(UserWarning):
-        again = image_folder(folder, image_size=(8, 8), validation_split=0.4, as_dataset=False, seed=1)
+        again = image_folder(
+            folder, image_size=(8, 8), validation_split=0.4, as_dataset=False, seed=1
+        )
     np.testing.assert_array_equal(again[1][0], xv)
 
 
@@ -106,5 +125,8 @@ def test_all_files_corrupt_is_an_error(tmp_path):
         os.makedirs(os.path.join(root, label))
         with open(os.path.join(root, label, "x.jpg"), "wb") as handle:
             handle.write(b"garbage")
-    with pytest.warns(UserWarning), pytest.raises(ValueError, match="no readable training images"):
+    with (
+        pytest.warns(UserWarning),
+        pytest.raises(ValueError, match="no readable training images"),
+    ):
         image_folder(root)

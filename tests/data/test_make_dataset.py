@@ -49,7 +49,9 @@ def test_keras_augmentation_layers_in_the_pipeline():
     images = np.tile(np.arange(4, dtype="float32").reshape(1, 1, 4, 1), (8, 4, 1, 3))
     flip = keras.layers.RandomFlip("horizontal", seed=0)
     always_flip = [flip, keras.layers.RandomFlip("horizontal", seed=0)]
-    (xb, _), = _batches(make_dataset(images, np.zeros(8), batch_size=8, augment=always_flip))
+    ((xb, _),) = _batches(
+        make_dataset(images, np.zeros(8), batch_size=8, augment=always_flip)
+    )
     # each image is either unchanged or mirrored, never anything else
     for image in xb:
         row = image[0, :, 0]
@@ -63,7 +65,9 @@ def test_fit_on_the_active_backend(epochs):
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
     before = model.evaluate(x, y, verbose=0)
-    history = model.fit(make_dataset(x, y, batch_size=8, seed=0), epochs=epochs, verbose=0)
+    history = model.fit(
+        make_dataset(x, y, batch_size=8, seed=0), epochs=epochs, verbose=0
+    )
     assert len(history.history["loss"]) == epochs
     assert model.evaluate(x, y, verbose=0) < before * 0.5
 

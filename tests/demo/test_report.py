@@ -33,4 +33,6 @@ def test_plot_bars_and_time_and_lines_when_several_k(tmp_path):
 def test_table_names_the_full_split_and_the_balanced_and_binary_accuracy():
     table = report.markdown_table(_results([5, ALL]))
     assert "| balanced acc | defective-vs-functional acc |" in table.splitlines()[0]
-    assert "| all | gradual | 0.800 +- 0.020 | 0.400 | 0.800 | 3 | 40.0 | 5.0 |" in table
+    assert (
+        "| all | gradual | 0.800 +- 0.020 | 0.400 | 0.800 | 3 | 40.0 | 5.0 |" in table
+    )

@@ -40,6 +40,8 @@ def classifier(folders):
     pixels, labels = read_images(folders["train"])
     model.fit(pixels.astype("float32"), labels, epochs=30, batch_size=8, verbose=0)
     held_out, held_labels = read_images(folders["held_out"])
-    accuracy = (model.predict(held_out.astype("float32"), verbose=0).argmax(-1) == held_labels)
+    accuracy = (
+        model.predict(held_out.astype("float32"), verbose=0).argmax(-1) == held_labels
+    )
     assert accuracy.mean() == 1.0, "the fixture model must separate the classes"
     return model

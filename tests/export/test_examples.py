@@ -14,7 +14,9 @@ from keras_transfer import export
 pytestmark = pytest.mark.tensorflow_only
 
 
-@pytest.mark.parametrize("function", ["export_model", "load_artifact", "read_class_names"])
+@pytest.mark.parametrize(
+    "function", ["export_model", "load_artifact", "read_class_names"]
+)
 def test_example_runs(function):
     doc = inspect.getdoc(getattr(export, function))
     blocks = re.findall(r"```python\n(.*?)```", doc.split("\nExample:", 1)[1], re.S)

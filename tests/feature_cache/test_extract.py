@@ -14,13 +14,19 @@ extract_module = importlib.import_module("keras_transfer.feature_cache._extract"
 
 def _model():
     backbone = keras.Sequential(
-        [keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, name="conv"),
-         keras.layers.BatchNormalization(name="bn"), keras.layers.ReLU()],
+        [
+            keras.Input((8, 8, 3)),
+            keras.layers.Conv2D(4, 3, name="conv"),
+            keras.layers.BatchNormalization(name="bn"),
+            keras.layers.ReLU(),
+        ],
         name="backbone",
     )
     backbone.trainable = False
     inputs = keras.Input((8, 8, 3))
-    x = keras.layers.GlobalAveragePooling2D(name="gap")(backbone(inputs, training=False))
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(
+        backbone(inputs, training=False)
+    )
     model = keras.Model(inputs, keras.layers.Dense(1, name="out")(x))
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
     return model
@@ -41,7 +47,9 @@ class _Clock:
 
         def features(model, x, batch_size, jit, compiled):
             bf16 = any(layer.compute_dtype == "bfloat16" for layer in walk(model))
-            self.variant = ("mixed_bfloat16" if bf16 else "float32") + ("+xla" if jit else "")
+            self.variant = ("mixed_bfloat16" if bf16 else "float32") + (
+                "+xla" if jit else ""
+            )
             return real(model, x, batch_size, jit, compiled)
 
         monkeypatch.setattr(extract_module, "_features", features)
@@ -61,9 +69,18 @@ def _extract_auto(seconds, monkeypatch, payoff=0, budget=float("inf")):
     monkeypatch.setattr(extract_module, "PROBE_BUDGET", budget)
     model = _model()
     x, _ = _data()
-    clock = _Clock(dict(zip(("float32", "float32+xla", "mixed_bfloat16", "mixed_bfloat16+xla"),
-                            seconds)), monkeypatch)
-    features, report = extract_module.extract(_feature_model(model), x, 8, "auto", clock)
+    clock = _Clock(
+        dict(
+            zip(
+                ("float32", "float32+xla", "mixed_bfloat16", "mixed_bfloat16+xla"),
+                seconds,
+            )
+        ),
+        monkeypatch,
+    )
+    features, report = extract_module.extract(
+        _feature_model(model), x, 8, "auto", clock
+    )
     return model, x, features, report
 
 
@@ -100,7 +117,9 @@ def test_auto_probes_cheap_compiles_first_within_the_budget(monkeypatch):
         # All XLA: reference float32+xla (2 s compile, ~8 s estimate and budget);
         # bfloat16+xla's predicted cost (2 s x 3 for the copy) fits: probed, kept.
         assert (report["policy"], report["jit_compile"]) == ("mixed_bfloat16", True)
-        assert candidates == pytest.approx({"float32+xla": 8.0, "mixed_bfloat16+xla": 16.0})
+        assert candidates == pytest.approx(
+            {"float32+xla": 8.0, "mixed_bfloat16+xla": 16.0}
+        )
         return
     # bfloat16 (predicted 3 x 4 s = 12 s) fits and is probed: its compile and
     # probe spend 3 + 3 s. An XLA compile is predicted at 10 float32 compiles.
@@ -129,8 +148,15 @@ def test_auto_drops_bfloat16_when_its_features_differ(monkeypatch):
 def test_fit_cached_head_reports_extraction_head_and_total():
     model = _model()
     x, y = _data(64)
-    history = fit_cached_head(model, x, y, epochs=2, batch_size=8, extract_batch_size=16,
-                              extraction="mixed_bfloat16")
+    history = fit_cached_head(
+        model,
+        x,
+        y,
+        epochs=2,
+        batch_size=8,
+        extract_batch_size=16,
+        extraction="mixed_bfloat16",
+    )
     report = history.feature_cache
     assert report["extraction"]["policy"] == "mixed_bfloat16"
     assert report["extraction"]["batch_size"] == 16
@@ -154,7 +180,10 @@ def test_small_data_is_extracted_in_float32_without_probing():
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"extraction": "fp8"}, "`extraction`"), ({"extract_batch_size": 0}, "`extract_batch_size`")],
+    [
+        ({"extraction": "fp8"}, "`extraction`"),
+        ({"extract_batch_size": 0}, "`extract_batch_size`"),
+    ],
 )
 def test_bad_extraction_arguments(kwargs, match):
     x, y = _data(16)

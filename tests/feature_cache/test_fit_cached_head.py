@@ -9,7 +9,9 @@ from keras_transfer._keras_internals import sync_optimizer
 from keras_transfer.feature_cache import fit_cached_head
 
 # the module (the package attribute of the same name is the function)
-fit_cached_head_module = importlib.import_module("keras_transfer.feature_cache.fit_cached_head")
+fit_cached_head_module = importlib.import_module(
+    "keras_transfer.feature_cache.fit_cached_head"
+)
 
 
 def _model(head_dropout=False, front=(), optimizer=None):
@@ -51,6 +53,7 @@ def _data(n):
 @pytest.mark.parametrize("n,shuffle", [(40, True), (36, True), (36, False)])
 def test_cached_fit_equals_the_uncached_fit(n, shuffle, feed, monkeypatch):
     if feed == "numpy":  # the path of a machine without TensorFlow
+
         def no_tensorflow(*args, **kwargs):
             raise ImportError("No module named 'tensorflow'")
 
@@ -61,18 +64,25 @@ def test_cached_fit_equals_the_uncached_fit(n, shuffle, feed, monkeypatch):
     cached = _model(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
     plain = _model(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
     plain.set_weights(cached.get_weights())
-    history = fit_cached_head(cached, x, y, epochs=3, batch_size=8, shuffle=shuffle, seed=5)
+    history = fit_cached_head(
+        cached, x, y, epochs=3, batch_size=8, shuffle=shuffle, seed=5
+    )
     rng = np.random.default_rng(5)
     losses = []
     for _ in range(3):
         order = rng.permutation(n) if shuffle else np.arange(n)
-        h = plain.fit(x[order], y[order], batch_size=8, epochs=1, shuffle=False, verbose=0)
+        h = plain.fit(
+            x[order], y[order], batch_size=8, epochs=1, shuffle=False, verbose=0
+        )
         losses += h.history["loss"]
     for a, b in zip(cached.weights, plain.weights):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(history.history["loss"], losses, rtol=1e-4)
     assert int(cached.optimizer.iterations) == 3 * -(-n // 8)
-    moved = np.abs(np.asarray(cached.get_layer("out").kernel) - np.asarray(_model().get_layer("out").kernel))
+    moved = np.abs(
+        np.asarray(cached.get_layer("out").kernel)
+        - np.asarray(_model().get_layer("out").kernel)
+    )
     assert moved.max() > 0  # the head did train
 
 
@@ -117,7 +127,9 @@ def test_class_weight_reaches_the_head_loss():
     for weight in (1.0, 3.0):
         model = _model(optimizer=keras.optimizers.SGD(0.0))
         model.set_weights(start)
-        history = fit_cached_head(model, x, y, batch_size=16, class_weight={0: weight, 1: weight})
+        history = fit_cached_head(
+            model, x, y, batch_size=16, class_weight={0: weight, 1: weight}
+        )
         losses[weight] = history.history["loss"][0]
     np.testing.assert_allclose(losses[3.0], 3 * losses[1.0], rtol=1e-5)
 
@@ -129,7 +141,9 @@ def test_steps_per_execution_default_and_exact_step_count(steps_per_execution):
     reference = _model(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
     reference.set_weights(model.get_weights())
     if keras.backend.backend() == "torch" and steps_per_execution == 3:
-        with pytest.raises(ValueError, match="must be 1 on the torch backend.*Received: "):
+        with pytest.raises(
+            ValueError, match="must be 1 on the torch backend.*Received: "
+        ):
             fit_cached_head(model, x, y, steps_per_execution=3)
         return
     with warnings.catch_warnings(record=True) as caught:
@@ -170,7 +184,9 @@ def test_head_first_then_unfreeze_continues_on_the_full_model():
     model = _model()
     fit_cached_head(model, x, y, epochs=2, batch_size=8)
     head_kernel = np.asarray(model.get_layer("out").kernel).copy()
-    conv_before = np.asarray(model.get_layer("backbone").get_layer("conv").kernel).copy()
+    conv_before = np.asarray(
+        model.get_layer("backbone").get_layer("conv").kernel
+    ).copy()
     # what GradualUnfreeze does at a stage: unfreeze, sync optimizer state, re-trace
     model.get_layer("backbone").trainable = True
     model.get_layer("backbone").get_layer("bn").trainable = False
@@ -178,7 +194,9 @@ def test_head_first_then_unfreeze_continues_on_the_full_model():
     model.make_train_function(force=True)
     model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     assert int(model.optimizer.iterations) == 8 + 4
-    assert not np.allclose(np.asarray(model.get_layer("backbone").get_layer("conv").kernel), conv_before)
+    assert not np.allclose(
+        np.asarray(model.get_layer("backbone").get_layer("conv").kernel), conv_before
+    )
     assert not np.allclose(np.asarray(model.get_layer("out").kernel), head_kernel)
 
 
@@ -186,7 +204,13 @@ def test_validation_data_and_explicit_backbone_cut():
     x, y = _data(24)
     model = _model()
     history = fit_cached_head(
-        model, x, y, backbone="backbone", epochs=1, batch_size=8, validation_data=(x[:8], y[:8])
+        model,
+        x,
+        y,
+        backbone="backbone",
+        epochs=1,
+        batch_size=8,
+        validation_data=(x[:8], y[:8]),
     )
     expected = model.evaluate(x[:8], y[:8], verbose=0)
     np.testing.assert_allclose(history.history["val_loss"][0], expected, rtol=1e-4)
@@ -215,10 +239,14 @@ def test_dropout_in_the_head_is_fine_and_stays_trainable():
     assert [w.path for w in model.trainable_weights] == trainable
     assert len(trainable) == 4
     for path in before:
-        assert np.array_equal(before[path], after[path]) == (path not in trainable), path
+        assert np.array_equal(before[path], after[path]) == (path not in trainable), (
+            path
+        )
     # The Dropout was active in the head fit: the twin without it ends elsewhere.
     hidden = keras.ops.convert_to_numpy(model.get_layer("hidden").kernel)
-    assert not np.allclose(hidden, keras.ops.convert_to_numpy(twin.get_layer("hidden").kernel))
+    assert not np.allclose(
+        hidden, keras.ops.convert_to_numpy(twin.get_layer("hidden").kernel)
+    )
 
 
 def test_errors():
@@ -234,7 +262,9 @@ def test_errors():
         fit_cached_head(model, x, y, backbone="hidden")
     with pytest.raises(ValueError, match="`epochs`"):
         fit_cached_head(model, x, y, epochs=0)
-    with pytest.raises(ValueError, match="`steps_per_execution` must be an integer >= 1"):
+    with pytest.raises(
+        ValueError, match="`steps_per_execution` must be an integer >= 1"
+    ):
         fit_cached_head(model, x, y, steps_per_execution=0)
     uncompiled = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     with pytest.raises(ValueError, match="must be compiled"):

@@ -135,7 +135,9 @@ def list_outputs(path: str) -> tuple[str, keras.Model]:
     x = keras.Input((3,))
     z = keras.Input((3,))
     summed = keras.layers.Add()([x, z])
-    model = keras.Model([x, z], [keras.layers.Dense(2)(summed), keras.layers.Dense(1)(summed)])
+    model = keras.Model(
+        [x, z], [keras.layers.Dense(2)(summed), keras.layers.Dense(1)(summed)]
+    )
     return export_reusable_savedmodel(model, path), model
 
 
@@ -167,7 +169,10 @@ def return_dict(path: str) -> str:
             out = tf.matmul(inputs, w)
         return {"out": out, "twice": 2.0 * out} if return_dict else out
 
-    dict_spec = {"x": tf.TensorSpec([None, 2], tf.float32), "y": tf.TensorSpec([None, 1], tf.float32)}
+    dict_spec = {
+        "x": tf.TensorSpec([None, 2], tf.float32),
+        "y": tf.TensorSpec([None, 1], tf.float32),
+    }
     for spec in (dict_spec, tf.TensorSpec([None, 2], tf.float32)):
         for flag in (True, False):  # The non-default first: defaults must decide.
             call.get_concrete_function(spec, return_dict=flag)
@@ -238,13 +243,30 @@ def tf_keras_savedmodel(path: str) -> tuple[str, object]:
             tf_keras.layers.BatchNormalization(),
         ]
     )
-    model.layers[0].set_weights([np.array([[0.5], [0.5]], "float32"), np.ones(1, "float32")])
+    model.layers[0].set_weights(
+        [np.array([[0.5], [0.5]], "float32"), np.ones(1, "float32")]
+    )
     model.save(path)
     return path, model
 
 
-VOCABULARY = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "movie", "was", "great",
-              "good", "fun", "bad", "awful", "boring", "plot", "very"]
+VOCABULARY = [
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "the",
+    "movie",
+    "was",
+    "great",
+    "good",
+    "fun",
+    "bad",
+    "awful",
+    "boring",
+    "plot",
+    "very",
+]
 SEQ_LENGTH = 8
 
 
@@ -271,8 +293,14 @@ def bert_preprocess(path: str) -> str:
             words = tf.strings.split(tf.strings.lower(text))[:, : SEQ_LENGTH - 2]
             ids = tf.ragged.map_flat_values(self.table.lookup, words)
             batch = tf.shape(text, out_type=tf.int64)[0]
-            ids = tf.concat([tf.fill([batch, 1], tf.constant(2, tf.int64)), ids,
-                             tf.fill([batch, 1], tf.constant(3, tf.int64))], axis=1)
+            ids = tf.concat(
+                [
+                    tf.fill([batch, 1], tf.constant(2, tf.int64)),
+                    ids,
+                    tf.fill([batch, 1], tf.constant(3, tf.int64)),
+                ],
+                axis=1,
+            )
             word_ids = ids.to_tensor(shape=[None, SEQ_LENGTH])
             mask = tf.ones_like(ids).to_tensor(shape=[None, SEQ_LENGTH])
             return {
@@ -298,10 +326,16 @@ def bert_encoder(path: str) -> tuple[str, keras.Model]:
     keras.utils.set_random_seed(4)
     names = ("input_word_ids", "input_mask", "input_type_ids")
     inputs = {n: keras.Input((SEQ_LENGTH,), dtype="int32", name=n) for n in names}
-    x = keras.layers.Embedding(len(VOCABULARY), 8, name="word_embeddings")(inputs["input_word_ids"])
-    x = x + keras.layers.Embedding(2, 8, name="type_embeddings")(inputs["input_type_ids"])
+    x = keras.layers.Embedding(len(VOCABULARY), 8, name="word_embeddings")(
+        inputs["input_word_ids"]
+    )
+    x = x + keras.layers.Embedding(2, 8, name="type_embeddings")(
+        inputs["input_type_ids"]
+    )
     mask = keras.ops.cast(inputs["input_mask"][:, None, :], "bool")
-    attention = keras.layers.MultiHeadAttention(2, 4, name="attention")(x, x, attention_mask=mask)
+    attention = keras.layers.MultiHeadAttention(2, 4, name="attention")(
+        x, x, attention_mask=mask
+    )
     x = keras.layers.LayerNormalization(name="attention_norm")(x + attention)
     hidden = keras.layers.Dense(16, activation="gelu", name="intermediate")(x)
     block1 = keras.layers.LayerNormalization(name="output_norm")(

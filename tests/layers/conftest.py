@@ -18,7 +18,9 @@ class _SavedModels:
         if builder not in self.built:
             import _savedmodels
 
-            self.built[builder] = getattr(_savedmodels, builder)(os.path.join(self.root, builder))
+            self.built[builder] = getattr(_savedmodels, builder)(
+                os.path.join(self.root, builder)
+            )
         return self.built[builder]
 
 

@@ -17,7 +17,9 @@ def _hub(path, **kwargs):
     return HubBackbone(path, **kwargs)
 
 
-@pytest.mark.skipif(keras.backend.backend() == "tensorflow", reason="checks the non-TF error")
+@pytest.mark.skipif(
+    keras.backend.backend() == "tensorflow", reason="checks the non-TF error"
+)
 def test_other_backend_gets_a_clear_error():
     from keras_transfer.layers import HubBackbone
 
@@ -40,7 +42,9 @@ def test_other_backend_gets_a_clear_error():
         (False, False, {"scale": 3.0}, 3 * 1.5 + 1),
     ],
 )
-def test_half_plus_one_known_answers(savedmodel, trainable, training, arguments, expected):
+def test_half_plus_one_known_answers(
+    savedmodel, trainable, training, arguments, expected
+):
     layer = _hub(savedmodel("half_plus_one"), trainable=trainable, arguments=arguments)
     assert float(layer(X2, training=training)[0, 0]) == pytest.approx(expected)
 
@@ -58,7 +62,9 @@ def test_weights_follow_the_savedmodel_split_and_the_layer_flag(savedmodel):
     model = keras.Sequential([keras.Input((2,)), layer])
     assert model.trainable_weights == []
     frozen_at_init = _hub(savedmodel("half_plus_one"))
-    assert keras.Sequential([keras.Input((2,)), frozen_at_init]).trainable_variables == []
+    assert (
+        keras.Sequential([keras.Input((2,)), frozen_at_init]).trainable_variables == []
+    )
     layer.trainable = True
     assert [w.name for w in model.trainable_weights] == ["w"]
 
@@ -89,12 +95,16 @@ def test_one_sgd_step_matches_the_hand_computed_update(savedmodel):
 
 @tf_only
 @pytest.mark.parametrize("builder", ["keras_reusable", "keras_exported"])
-def test_outputs_equal_the_keras_model_in_sequential_and_functional(savedmodel, builder):
+def test_outputs_equal_the_keras_model_in_sequential_and_functional(
+    savedmodel, builder
+):
     path, original = savedmodel(builder)
     x = np.random.default_rng(0).random((5, 4)).astype("float32")
     inputs = keras.Input((4,))
     functional = keras.Model(inputs, _hub(path)(inputs))
-    sequential = keras.Sequential([keras.Input((4,)), _hub(path), keras.layers.Activation("linear")])
+    sequential = keras.Sequential(
+        [keras.Input((4,)), _hub(path), keras.layers.Activation("linear")]
+    )
     expected = original(x, training=False).numpy()
     np.testing.assert_allclose(functional.predict(x, verbose=0), expected, rtol=1e-5)
     np.testing.assert_allclose(sequential.predict(x, verbose=0), expected, rtol=1e-5)
@@ -131,7 +141,10 @@ def test_batchnorm_moving_statistics_train_only_while_trainable(savedmodel):
         model = keras.Sequential([keras.Input((4,)), layer])
         model.compile(keras.optimizers.SGD(0.01), "mse")
         model.fit(x, y, epochs=1, batch_size=16, verbose=0)
-        moved = {n: not np.allclose(before[n], w.numpy()) for n, w in ((w.name, w) for w in layer.weights)}
+        moved = {
+            n: not np.allclose(before[n], w.numpy())
+            for n, w in ((w.name, w) for w in layer.weights)
+        }
         stats = [n for n in moved if "moving" in n]
         kernels = [n for n in moved if n.endswith("kernel")]
         assert len(stats) == 2 and len(kernels) == 2
@@ -146,7 +159,10 @@ def test_dict_inputs_and_outputs_with_output_key(savedmodel):
     x = {"a": np.ones((2, 3), "float32"), "b": np.full((2, 2), 2.0, "float32")}
     a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
     outputs = _hub(path)({"a": a, "b": b})
-    assert {k: v.shape for k, v in outputs.items()} == {"y1": (None, 1), "y2": (None, 2)}
+    assert {k: v.shape for k, v in outputs.items()} == {
+        "y1": (None, 1),
+        "y2": (None, 2),
+    }
     model = keras.Model({"a": a, "b": b}, outputs)
     predicted = model.predict(x, verbose=0)
     expected = original(x)
@@ -174,7 +190,9 @@ def test_signatures_pick_output_by_key(savedmodel):
     x = np.array([[1.0, 2.0, 3.0]], "float32")
     np.testing.assert_allclose(_hub(path, signature="double")(x), 2 * x)
     both = {"a": x, "b": np.ones_like(x)}
-    np.testing.assert_allclose(_hub(path, signature="sum_diff", output_key="diff")(both), x - 1)
+    np.testing.assert_allclose(
+        _hub(path, signature="sum_diff", output_key="diff")(both), x - 1
+    )
 
 
 @tf_only
@@ -183,7 +201,9 @@ def test_output_shape_known_only_at_run_time(savedmodel):
     inputs = keras.Input((4,))
     outputs = layer(inputs)
     assert outputs.shape == (None, None)
-    model = keras.Model(inputs, keras.layers.Lambda(lambda t: keras.ops.sum(t, axis=1))(outputs))
+    model = keras.Model(
+        inputs, keras.layers.Lambda(lambda t: keras.ops.sum(t, axis=1))(outputs)
+    )
     x = np.array([[2.0, 5.0, 7.0, 9.0]], "float32")
     np.testing.assert_allclose(model.predict(x, verbose=0), [7.0])
     x3 = np.array([[3.0, 5.0, 7.0, 9.0]], "float32")
@@ -196,7 +216,9 @@ def test_mixed_precision_with_xla_fine_tunes(savedmodel, policy):
     path, original = savedmodel("keras_reusable")
     keras.config.set_dtype_policy(policy)
     backbone = _hub(path, trainable=True)
-    model = keras.Sequential([keras.Input((4,)), backbone, keras.layers.Dense(1, dtype="float32")])
+    model = keras.Sequential(
+        [keras.Input((4,)), backbone, keras.layers.Dense(1, dtype="float32")]
+    )
     x = np.random.default_rng(2).random((16, 4)).astype("float32")
     out = backbone(x)
     assert out.dtype == backbone.compute_dtype == policy.split("_")[1]
@@ -229,21 +251,30 @@ def test_unfreezing_after_compile_trains_after_retrace(savedmodel):
     )
     # Epoch 0 trains the head; GradualUnfreeze then sets `trainable` and re-traces.
     history = model.fit(
-        x, y, epochs=2, batch_size=8, verbose=0,
+        x,
+        y,
+        epochs=2,
+        batch_size=8,
+        verbose=0,
         callbacks=[kt.callbacks.GradualUnfreeze(verbose=0), snapshot],
     )
     assert history.history["unfreeze_stage"] == [0, 1]
     (frozen, frozen_losses), (thawed, thawed_losses) = snapshots
     assert all(np.array_equal(a, w) for a, w in zip(before, frozen))
     assert frozen_losses == 0  # the SavedModel's L2 loss only counts while trainable
-    changed = {w.name: not np.allclose(a, t) for a, t, w in zip(before, thawed, backbone.weights)}
+    changed = {
+        w.name: not np.allclose(a, t)
+        for a, t, w in zip(before, thawed, backbone.weights)
+    }
     kernels = [n for n in changed if n.endswith("kernel")]
     assert kernels and all(changed[n] for n in kernels), changed
     assert thawed_losses == 1  # the Dense(3) L2 regularizer, now that it trains
 
 
 @tf_only
-def test_keras_file_keeps_fine_tuned_weights_and_respects_safe_mode(savedmodel, tmp_path):
+def test_keras_file_keeps_fine_tuned_weights_and_respects_safe_mode(
+    savedmodel, tmp_path
+):
     path, _ = savedmodel("keras_reusable")
     model = keras.Sequential(
         [keras.Input((4,)), _hub(path, trainable=True), keras.layers.Dense(1)]
@@ -267,7 +298,10 @@ def test_keras_file_keeps_fine_tuned_weights_and_respects_safe_mode(savedmodel, 
 def test_config_round_trip(config_round_trip, savedmodel):
     keras.config.enable_unsafe_deserialization()  # reset by clear_session per test
     layer = _hub(
-        savedmodel("half_plus_one"), trainable=True, arguments={"scale": 3.0}, name="hub"
+        savedmodel("half_plus_one"),
+        trainable=True,
+        arguments={"scale": 3.0},
+        name="hub",
     )
     restored = config_round_trip(layer)
     config = restored.get_config()
@@ -324,7 +358,9 @@ def test_mirrored_strategy_one_step_matches_single_device(savedmodel):
     assert lines, result.stdout[-2000:] + result.stderr[-3000:]
     _, kind, w0, w1 = lines[-1].split()
     assert kind == "MirroredVariable"
-    np.testing.assert_allclose([float(w0), float(w1)], [0.5 - 2.501, 0.5 - 5.001], rtol=1e-5)
+    np.testing.assert_allclose(
+        [float(w0), float(w1)], [0.5 - 2.501, 0.5 - 5.001], rtol=1e-5
+    )
 
 
 @tf_only
@@ -333,7 +369,9 @@ def test_training_as_a_tensor(savedmodel, training, expected):
     import tensorflow as tf
 
     layer = _hub(savedmodel("half_plus_one"), trainable=True)
-    assert float(layer(X2, training=tf.constant(training))[0, 0]) == pytest.approx(expected)
+    assert float(layer(X2, training=tf.constant(training))[0, 0]) == pytest.approx(
+        expected
+    )
 
 
 @tf_only

@@ -29,7 +29,10 @@ def test_function_without_training_with_dict_inputs_and_dict_outputs(savedmodel)
     inputs = {"x": keras.Input((2,), name="x"), "y": keras.Input((1,), name="y")}
     layer = _hub(path, arguments={"return_dict": True})
     outputs = layer(inputs)
-    assert {k: v.shape for k, v in outputs.items()} == {"out": (None, 1), "twice": (None, 1)}
+    assert {k: v.shape for k, v in outputs.items()} == {
+        "out": (None, 1),
+        "twice": (None, 1),
+    }
     model = keras.Model(inputs, outputs)
     data = {"x": X12, "y": np.array([[1.0]], "float32")}
     predicted = model.predict(data, verbose=0)
@@ -44,11 +47,19 @@ def test_function_without_training_with_dict_inputs_and_dict_outputs(savedmodel)
 
 @pytest.mark.parametrize(
     "arguments,output_key,expected",
-    [(None, None, 5.0), ({"return_dict": True}, "twice", 10.0), ({"return_dict": True}, "out", 5.0)],
+    [
+        (None, None, 5.0),
+        ({"return_dict": True}, "twice", 10.0),
+        ({"return_dict": True}, "out", 5.0),
+    ],
 )
-def test_outputs_picked_by_arguments_in_sequential(savedmodel, arguments, output_key, expected):
+def test_outputs_picked_by_arguments_in_sequential(
+    savedmodel, arguments, output_key, expected
+):
     layer = _hub(savedmodel("return_dict"), arguments=arguments, output_key=output_key)
-    model = keras.Sequential([keras.Input((2,)), layer, keras.layers.Activation("linear")])
+    model = keras.Sequential(
+        [keras.Input((2,)), layer, keras.layers.Activation("linear")]
+    )
     assert model.output_shape == (None, 1)
     np.testing.assert_allclose(model.predict(X12, verbose=0), [[expected]])
 
@@ -56,7 +67,10 @@ def test_outputs_picked_by_arguments_in_sequential(savedmodel, arguments, output
 def test_dict_outputs_as_the_last_layer_of_a_sequential(savedmodel):
     layer = _hub(savedmodel("return_dict"), arguments={"return_dict": True})
     model = keras.Sequential([keras.Input((2,)), layer])
-    assert model.compute_output_shape((None, 2)) == {"out": (None, 1), "twice": (None, 1)}
+    assert model.compute_output_shape((None, 2)) == {
+        "out": (None, 1),
+        "twice": (None, 1),
+    }
     predicted = model.predict(X12, verbose=0)
     np.testing.assert_allclose(predicted["out"], [[5.0]])
     np.testing.assert_allclose(predicted["twice"], [[10.0]])
@@ -65,7 +79,9 @@ def test_dict_outputs_as_the_last_layer_of_a_sequential(savedmodel):
 def test_fine_tunes_a_function_without_training_argument(savedmodel):
     # pred = x @ w = 5, mse vs 0: d/dw = 2 * 5 * x = [10, 20]; SGD(0.01).
     with pytest.warns(UserWarning, match="no `training` argument"):
-        layer = _hub(savedmodel("return_dict"), trainable=True, arguments={"return_dict": False})
+        layer = _hub(
+            savedmodel("return_dict"), trainable=True, arguments={"return_dict": False}
+        )
     model = keras.Sequential([keras.Input((2,)), layer])
     model.compile(keras.optimizers.SGD(0.01), "mse")
     model.fit(X12, np.zeros((1, 1)), epochs=1, batch_size=1, verbose=0)
@@ -90,24 +106,44 @@ def test_unknown_argument_lists_what_the_function_accepts(savedmodel):
         ("keras_reusable", {}, (10, 4), (10, 2)),
         ("keras_exported", {}, (10, 4), (10, 2)),
         ("dynamic", {}, (3, 4), (3, None)),
-        ("return_dict", {"arguments": {"return_dict": True}}, {"x": (7, 2), "y": (7, 1)},
-         {"out": (7, 1), "twice": (7, 1)}),
-        ("return_dict", {"arguments": {"return_dict": True}, "output_key": "twice"}, (7, 2), (7, 1)),
+        (
+            "return_dict",
+            {"arguments": {"return_dict": True}},
+            {"x": (7, 2), "y": (7, 1)},
+            {"out": (7, 1), "twice": (7, 1)},
+        ),
+        (
+            "return_dict",
+            {"arguments": {"return_dict": True}, "output_key": "twice"},
+            (7, 2),
+            (7, 1),
+        ),
         ("return_dict", {}, (7, 2), (7, 1)),  # the default return_dict=False
         ("return_dict", {}, {"x": (7, 2), "y": (7, 1)}, (7, 1)),
         ("structured", {}, {"a": (5, 3), "b": (5, 2)}, {"y1": (5, 1), "y2": (5, 2)}),
         ("list_outputs", {}, [(5, 3), (5, 3)], [(5, 2), (5, 1)]),
-        ("signatures", {"signature": "sum_diff", "output_key": "sum"}, {"a": (2, 3), "b": (2, 3)},
-         (2, 3)),
+        (
+            "signatures",
+            {"signature": "sum_diff", "output_key": "sum"},
+            {"a": (2, 3), "b": (2, 3)},
+            (2, 3),
+        ),
         ("tf1_hub_module", {}, (4, 2), (4, 1)),
-        ("bert_preprocess", {}, (6,), {k: (6, 8) for k in
-                                       ("input_word_ids", "input_mask", "input_type_ids")}),
+        (
+            "bert_preprocess",
+            {},
+            (6,),
+            {k: (6, 8) for k in ("input_word_ids", "input_mask", "input_type_ids")},
+        ),
     ],
 )
 def test_compute_output_shape_from_the_savedmodel_specs(
     savedmodel, builder, kwargs, input_shape, expected
 ):
-    assert _hub(_path(savedmodel(builder)), **kwargs).compute_output_shape(input_shape) == expected
+    assert (
+        _hub(_path(savedmodel(builder)), **kwargs).compute_output_shape(input_shape)
+        == expected
+    )
 
 
 def test_compute_output_spec_nested_dtypes_and_precision(savedmodel):
@@ -120,12 +156,22 @@ def test_compute_output_spec_nested_dtypes_and_precision(savedmodel):
     keras.config.set_dtype_policy("mixed_float16")
     encoder = _hub(_path(savedmodel("bert_encoder")))
     outputs = encoder.compute_output_spec(ids)
-    assert sorted(outputs) == ["default", "encoder_outputs", "pooled_output", "sequence_output"]
-    assert [(t.shape, t.dtype) for t in outputs["encoder_outputs"]] == [((3, 8, 8), "float16")] * 2
-    assert (outputs["pooled_output"].shape, outputs["pooled_output"].dtype) == ((3, 8), "float16")
-    assert encoder.compute_output_shape({k: (3, 8) for k in ids})["encoder_outputs"] == [
-        (3, 8, 8), (3, 8, 8)
+    assert sorted(outputs) == [
+        "default",
+        "encoder_outputs",
+        "pooled_output",
+        "sequence_output",
     ]
+    assert [(t.shape, t.dtype) for t in outputs["encoder_outputs"]] == [
+        ((3, 8, 8), "float16")
+    ] * 2
+    assert (outputs["pooled_output"].shape, outputs["pooled_output"].dtype) == (
+        (3, 8),
+        "float16",
+    )
+    assert encoder.compute_output_shape({k: (3, 8) for k in ids})[
+        "encoder_outputs"
+    ] == [(3, 8, 8), (3, 8, 8)]
 
 
 def test_compute_output_shape_checks_the_inputs(savedmodel):
@@ -168,7 +214,10 @@ def test_unknown_name_lists_signatures_and_functions_separately(savedmodel, kwar
         _hub(savedmodel("plus_one"), **kwargs)
     message = str(info.value)
     assert "signatures (pass as `signature`): ['plus_one']" in message
-    assert "tf.function attributes (pass as `function`): ['plus_one', 'times_two']" in message
+    assert (
+        "tf.function attributes (pass as `function`): ['plus_one', 'times_two']"
+        in message
+    )
 
 
 def test_signature_and_function_together_is_an_error(savedmodel):
@@ -191,12 +240,19 @@ def test_tf1_hub_module_runs_frozen(savedmodel, tmp_path):
     file = str(tmp_path / "tf1.keras")
     model.save(file)
     reloaded = keras.models.load_model(file, safe_mode=False)
-    np.testing.assert_allclose(reloaded.predict(X12, verbose=0), model.predict(X12, verbose=0))
-    assert reloaded.layers[1].trainable is True and reloaded.layers[1].trainable_weights == []
+    np.testing.assert_allclose(
+        reloaded.predict(X12, verbose=0), model.predict(X12, verbose=0)
+    )
+    assert (
+        reloaded.layers[1].trainable is True
+        and reloaded.layers[1].trainable_weights == []
+    )
 
 
 def test_tf1_hub_module_cannot_be_fine_tuned(savedmodel):
-    with pytest.raises(ValueError, match="TF1-format modules cannot be fine-tuned in TF2") as info:
+    with pytest.raises(
+        ValueError, match="TF1-format modules cannot be fine-tuned in TF2"
+    ) as info:
         _hub(savedmodel("tf1_hub_module"), trainable=True)
     message = str(info.value)
     assert "trainable=False" in message and "TF2 SavedModel version" in message

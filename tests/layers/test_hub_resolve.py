@@ -55,12 +55,16 @@ def _closed_port():
 
 
 @pytest.mark.parametrize("nested", [False, True])
-def test_local_tarball_loads_and_is_unpacked_once(savedmodel, tmp_path, monkeypatch, nested):
+def test_local_tarball_loads_and_is_unpacked_once(
+    savedmodel, tmp_path, monkeypatch, nested
+):
     from _savedmodels import tarball
 
     cache = tmp_path / "cache"
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(cache))
-    archive = tarball(savedmodel("half_plus_one"), str(tmp_path / "m.tar.gz"), nested=nested)
+    archive = tarball(
+        savedmodel("half_plus_one"), str(tmp_path / "m.tar.gz"), nested=nested
+    )
     first = _hub(archive)
     assert float(first(X2)[0, 0]) == pytest.approx(2.5)
     assert first.resolved_path.startswith(str(cache))
@@ -70,7 +74,9 @@ def test_local_tarball_loads_and_is_unpacked_once(savedmodel, tmp_path, monkeypa
     assert float(second(X2, training=True)[0, 0]) == pytest.approx(12.5)
 
 
-def test_remote_handle_downloads_into_tfhub_cache_dir(savedmodel, serve_dir, tmp_path, monkeypatch):
+def test_remote_handle_downloads_into_tfhub_cache_dir(
+    savedmodel, serve_dir, tmp_path, monkeypatch
+):
     from _savedmodels import tarball
 
     root, base, stop = serve_dir
@@ -89,7 +95,9 @@ def test_remote_handle_downloads_into_tfhub_cache_dir(savedmodel, serve_dir, tmp
     assert float(again(X2)[0, 0]) == pytest.approx(2.5)
 
 
-def test_remote_handle_offline_says_so_and_how_to_use_a_local_copy(tmp_path, monkeypatch):
+def test_remote_handle_offline_says_so_and_how_to_use_a_local_copy(
+    tmp_path, monkeypatch
+):
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "cache"))
     handle = f"http://127.0.0.1:{_closed_port()}/google/model/1.tar.gz"
     with pytest.raises(ConnectionError) as info:
@@ -158,7 +166,11 @@ def test_several_outputs_need_an_output_key(savedmodel):
     "builder,kwargs,x",
     [
         ("signatures", {"signature": "sum_diff", "output_key": "product"}, None),
-        ("structured", {"output_key": "y3"}, {"a": np.ones((1, 3)), "b": np.ones((1, 2))}),
+        (
+            "structured",
+            {"output_key": "y3"},
+            {"a": np.ones((1, 3)), "b": np.ones((1, 2))},
+        ),
     ],
 )
 def test_unknown_output_key_lists_the_keys(savedmodel, builder, kwargs, x):
@@ -262,18 +274,26 @@ def test_keras_file_whose_handle_is_gone_says_how_to_relocate(savedmodel, tmp_pa
     message = str(info.value)
     assert f"handle={old!r}" in message
     assert "Put the SavedModel back" in message and "pass its new path" in message
-    assert "HubBackbone.relocated(" in message and "KERAS_TRANSFER_HUB_HANDLES" in message
+    assert (
+        "HubBackbone.relocated(" in message and "KERAS_TRANSFER_HUB_HANDLES" in message
+    )
 
 
 @pytest.mark.parametrize("how", ["context", "environment"])
 @pytest.mark.parametrize("mapped", ["handle", "folder"])
-def test_relocated_handle_loads_the_fine_tuned_weights(savedmodel, tmp_path, monkeypatch, how, mapped):
+def test_relocated_handle_loads_the_fine_tuned_weights(
+    savedmodel, tmp_path, monkeypatch, how, mapped
+):
     import json
 
     from keras_transfer.layers import HubBackbone
 
     file, old, new = _saved_model_with_moved_handle(savedmodel, tmp_path)
-    mapping = {old: new} if mapped == "handle" else {os.path.dirname(old) + "/": os.path.dirname(new)}
+    mapping = (
+        {old: new}
+        if mapped == "handle"
+        else {os.path.dirname(old) + "/": os.path.dirname(new)}
+    )
     if how == "context":
         with HubBackbone.relocated(mapping):
             reloaded = keras.models.load_model(file, safe_mode=False)

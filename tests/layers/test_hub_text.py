@@ -12,8 +12,17 @@ import pytest
 pytestmark = pytest.mark.tensorflow_only
 # As object arrays: Keras's array adapter takes numpy strings of dtype object.
 TEXT = np.array(
-    ["the movie was great", "good fun", "boring plot", "very bad awful movie",
-     "great great movie", "the plot was awful", "fun and good", "bad boring movie"] * 2,
+    [
+        "the movie was great",
+        "good fun",
+        "boring plot",
+        "very bad awful movie",
+        "great great movie",
+        "the plot was awful",
+        "fun and good",
+        "bad boring movie",
+    ]
+    * 2,
     dtype=object,
 )
 LABELS = np.array([1, 1, 0, 0, 1, 0, 1, 0] * 2)
@@ -69,7 +78,8 @@ def test_classifier_shapes_follow_the_tutorial(savedmodel):
     assert preprocess.weights == [] and len(encoder.trainable_weights) == 22
     ids = preprocess(keras.Input(shape=(), dtype="string"))
     assert {k: (v.shape, v.dtype) for k, v in ids.items()} == {
-        k: ((None, 8), "int32") for k in ("input_word_ids", "input_mask", "input_type_ids")
+        k: ((None, 8), "int32")
+        for k in ("input_word_ids", "input_mask", "input_type_ids")
     }
 
 
@@ -83,23 +93,34 @@ def test_string_savedmodels_turn_xla_off_as_keras_string_layers_do(savedmodel):
     model.fit(TEXT[:8], np.zeros((8, 2)), epochs=1, verbose=0)
 
 
-def test_fine_tunes_with_gradual_unfreeze_and_layerwise_lr_and_round_trips(savedmodel, tmp_path):
+def test_fine_tunes_with_gradual_unfreeze_and_layerwise_lr_and_round_trips(
+    savedmodel, tmp_path
+):
     import keras_transfer as kt
 
     model, encoder = _classifier(savedmodel)
     encoder.trainable = False  # GradualUnfreeze thaws it after the head's epoch
-    optimizer = kt.optimizers.LayerwiseLR(keras.optimizers.Adam(1e-2), decay=0.5, model=model)
+    optimizer = kt.optimizers.LayerwiseLR(
+        keras.optimizers.Adam(1e-2), decay=0.5, model=model
+    )
     model.compile(
-        optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        optimizer,
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
     start = [w.numpy().copy() for w in encoder.weights]
     snapshots = []
     snapshot = keras.callbacks.LambdaCallback(
-        on_epoch_end=lambda epoch, logs: snapshots.append([w.numpy().copy() for w in encoder.weights])
+        on_epoch_end=lambda epoch, logs: snapshots.append(
+            [w.numpy().copy() for w in encoder.weights]
+        )
     )
     history = model.fit(
-        TEXT, LABELS, epochs=2, batch_size=8, verbose=0,
+        TEXT,
+        LABELS,
+        epochs=2,
+        batch_size=8,
+        verbose=0,
         callbacks=[kt.callbacks.GradualUnfreeze(verbose=0), snapshot],
     )
     assert history.history["unfreeze_stage"] == [0, 1]
@@ -110,7 +131,11 @@ def test_fine_tunes_with_gradual_unfreeze_and_layerwise_lr_and_round_trips(saved
     file = str(tmp_path / "text_classifier.keras")
     model.save(file)
     reloaded = keras.models.load_model(file, safe_mode=False)
-    np.testing.assert_allclose(reloaded.predict(TEXT, verbose=0), fine_tuned, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        reloaded.predict(TEXT, verbose=0), fine_tuned, rtol=1e-5, atol=1e-6
+    )
     fresh, _ = _classifier(savedmodel)  # the pretrained encoder: other predictions
-    fresh.get_layer("classifier").set_weights(model.get_layer("classifier").get_weights())
+    fresh.get_layer("classifier").set_weights(
+        model.get_layer("classifier").get_weights()
+    )
     assert not np.allclose(fresh.predict(TEXT, verbose=0), fine_tuned, atol=1e-4)

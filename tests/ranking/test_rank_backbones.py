@@ -24,7 +24,9 @@ def _reader(channel, name):
     """A "backbone" that sees one channel: a fixed random 1x1 conv of it to 6 maps."""
     inputs = keras.Input((SIZE, SIZE, 3))
     picked = keras.layers.Lambda(lambda t: t[..., channel : channel + 1])(inputs)
-    conv = keras.layers.Conv2D(6, 1, kernel_initializer=keras.initializers.RandomNormal(seed=1))
+    conv = keras.layers.Conv2D(
+        6, 1, kernel_initializer=keras.initializers.RandomNormal(seed=1)
+    )
     return keras.Model(inputs, conv(picked), name=name)
 
 
@@ -35,7 +37,11 @@ def test_the_random_feature_control_ranks_last_on_every_score():
     )
     assert result.recommended == "strong"
     for key in ("knn", "linear_probe", "logme", "hscore"):
-        assert [result.row(n)["ranks"][key] for n in ("strong", "weak", "noise")] == [1, 2, 3]
+        assert [result.row(n)["ranks"][key] for n in ("strong", "weak", "noise")] == [
+            1,
+            2,
+            3,
+        ]
     assert "kNN" in result.rule and "k=10" in result.rule and "5 folds" in result.rule
     row = result.row("strong")
     assert row["status"] == "ok" and row["error"] is None
@@ -45,7 +51,11 @@ def test_the_random_feature_control_ranks_last_on_every_score():
     assert set(row["seconds"]) == {"load", "extract", "score", "total"}
     assert row["seconds"]["total"] >= row["seconds"]["extract"] > 0
     assert row["scores"]["imagenet_top1"] is None
-    assert result.settings["folds"] == 5 and result.settings["class_counts"] == [12, 12, 12]
+    assert result.settings["folds"] == 5 and result.settings["class_counts"] == [
+        12,
+        12,
+        12,
+    ]
 
 
 def test_features_are_the_pooled_backbone_output_in_inference_mode():
@@ -54,7 +64,9 @@ def test_features_are_the_pooled_backbone_output_in_inference_mode():
     dropped = keras.layers.Dropout(0.9)(inputs)  # inference mode: no dropout
     model = keras.Model(inputs, dropped, name="identity")
     result = kt.rank_backbones(x, y, [model], verbose=0)
-    np.testing.assert_allclose(result.features["identity"], x.mean(axis=(1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(
+        result.features["identity"], x.mean(axis=(1, 2)), rtol=1e-5
+    )
 
 
 def test_a_failing_candidate_is_reported_and_the_others_rank():
@@ -73,14 +85,18 @@ def test_a_failing_candidate_is_reported_and_the_others_rank():
         assert all(v is None for k, v in row["scores"].items())
     assert "NoSuchNet" in result.row("NoSuchNet")["error"]
     markdown = result.to_markdown()
-    assert "failed: " in markdown and markdown.index("strong") < markdown.index("wrong_size")
+    assert "failed: " in markdown and markdown.index("strong") < markdown.index(
+        "wrong_size"
+    )
 
 
 def test_tiny_features_are_flagged():
     x, y = _data(n_per_class=4, classes=2)
     inputs = keras.Input((SIZE, SIZE, 3))
     tiny = keras.Model(inputs, keras.layers.Rescaling(1e-9)(inputs), name="tiny")
-    with pytest.warns(UserWarning, match="'tiny' gives features of mean magnitude.*HINT"):
+    with pytest.warns(
+        UserWarning, match="'tiny' gives features of mean magnitude.*HINT"
+    ):
         result = kt.rank_backbones(x, y, [tiny], verbose=0)
     assert result.row("tiny")["feature_scale"] == pytest.approx(
         np.abs(x.mean(axis=(1, 2))).mean() * 1e-9, rel=1e-4
@@ -146,7 +162,11 @@ def test_candidates_are_named_and_unique():
 def test_rule_imagenet_without_any_known_top1_falls_back_to_knn():
     x, y = _data()
     result = kt.rank_backbones(
-        x, y, [_reader(1, "weak"), _reader(0, "strong")], rule="imagenet_top1", verbose=0
+        x,
+        y,
+        [_reader(1, "weak"), _reader(0, "strong")],
+        rule="imagenet_top1",
+        verbose=0,
     )
     assert result.recommended == "strong" and "kNN" in result.rule
 
@@ -176,9 +196,15 @@ def test_a_name_goes_through_the_fit_backbone_loader(tmp_path):
     ).save_weights(path)
     rng = np.random.default_rng(0)
     y = np.arange(12) % 2
-    x = np.clip(rng.normal(60 + 120 * y[:, None, None, None], 30, (12, size, size, 3)), 0, 255)
+    x = np.clip(
+        rng.normal(60 + 120 * y[:, None, None, None], 30, (12, size, size, 3)), 0, 255
+    )
     result = kt.rank_backbones(
-        x.astype("float32"), y, ["MobileNetV2"], weights={"MobileNetV2": path}, verbose=0
+        x.astype("float32"),
+        y,
+        ["MobileNetV2"],
+        weights={"MobileNetV2": path},
+        verbose=0,
     )
     row = result.row("MobileNetV2")
     assert row["status"] == "ok", row["error"]
@@ -189,4 +215,6 @@ def test_a_name_goes_through_the_fit_backbone_loader(tmp_path):
         weights=path, include_top=False, input_shape=(size, size, 3)
     )
     expected = backbone.predict(x / 127.5 - 1.0, verbose=0).mean(axis=(1, 2))
-    np.testing.assert_allclose(result.features["MobileNetV2"], expected, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(
+        result.features["MobileNetV2"], expected, rtol=1e-3, atol=1e-4
+    )

@@ -54,7 +54,9 @@ def test_logme_known_value_one_dimension():
     # One feature, one sample: evidence of t = w f + e is N(t; 0, 1/beta + f^2/alpha).
     f, y = np.array([[2.0], [0.0]]), np.array([1, 0])
     (_, a0, b0), (e1, a1, b1) = logme_details(f, y)
-    assert e1 == pytest.approx(_direct_log_evidence(f, np.array([1.0, 0.0]), a1, b1) / 2)
+    assert e1 == pytest.approx(
+        _direct_log_evidence(f, np.array([1.0, 0.0]), a1, b1) / 2
+    )
 
 
 def test_scores_prefer_the_better_separated_features():
@@ -82,7 +84,9 @@ def test_knn_matches_scikit_learn_cosine_neighbours():
     for i in range(5):
         model = neighbors.KNeighborsClassifier(n_neighbors=5, metric="cosine")
         model.fit(centred[fold != i], y[fold != i])
-        np.testing.assert_array_equal(ours[fold == i], model.predict(centred[fold == i]))
+        np.testing.assert_array_equal(
+            ours[fold == i], model.predict(centred[fold == i])
+        )
 
 
 def test_knn_tie_goes_to_the_nearer_class():
@@ -111,7 +115,9 @@ def test_linear_probe_matches_scikit_learn_logistic_regression():
     x = (f - f.mean(0)) / f.std(0)
     l2 = 0.05
     weights, bias = fit_softmax_regression(x, y, 3, l2=l2, steps=3000)
-    reference = linear_model.LogisticRegression(C=1 / (l2 * len(y)), tol=1e-10, max_iter=10000)
+    reference = linear_model.LogisticRegression(
+        C=1 / (l2 * len(y)), tol=1e-10, max_iter=10000
+    )
     reference.fit(x, y)
     np.testing.assert_allclose(weights, reference.coef_.T, atol=2e-4)
     # Softmax biases are defined up to a constant; both are centred by the penalty-free

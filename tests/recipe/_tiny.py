@@ -11,7 +11,9 @@ def tiny_model(seed=0, classes=3, dropout=False):
         [
             keras.Input((8, 8, 3)),
             keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="c1"),
-            keras.layers.Conv2D(6, 3, strides=2, padding="same", activation="relu", name="c2"),
+            keras.layers.Conv2D(
+                6, 3, strides=2, padding="same", activation="relu", name="c2"
+            ),
             keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="c3"),
         ],
         name="backbone",

@@ -61,7 +61,9 @@ def _interrupt_after(monkeypatch, method, count):
 
 
 def _assert_same_run(result, reference):
-    assert [r["phase"] for r in result.history] == [r["phase"] for r in reference.history]
+    assert [r["phase"] for r in result.history] == [
+        r["phase"] for r in reference.history
+    ]
     for row, expected in zip(result.history, reference.history):
         assert row["loss"] == pytest.approx(expected["loss"], rel=1e-5)
         assert row["val_loss"] == pytest.approx(expected["val_loss"], rel=1e-5)
@@ -97,7 +99,9 @@ def test_an_interrupted_call_resumes_to_the_uninterrupted_result(
     assert not folder.exists()  # removed on success
 
 
-def test_the_head_phase_stopped_early_is_not_trained_again(tmp_path, monkeypatch, every_epoch):
+def test_the_head_phase_stopped_early_is_not_trained_again(
+    tmp_path, monkeypatch, every_epoch
+):
     x, y = _data()
     settings = {**SETTINGS, "head_epochs": 30, "patience": 1, "stages": [],
                 "head_learning_rate": 1.0}  # fmt: skip
@@ -125,7 +129,9 @@ def test_without_interruption_the_backup_changes_nothing_and_is_removed(
     _assert_same_run(result, reference)
 
 
-def test_a_backup_of_another_run_is_refused_and_kept(tmp_path, monkeypatch, every_epoch):
+def test_a_backup_of_another_run_is_refused_and_kept(
+    tmp_path, monkeypatch, every_epoch
+):
     x, y = _data()
     folder = tmp_path / "backup"
     with monkeypatch.context() as patch:
@@ -143,7 +149,9 @@ def test_saves_are_skipped_while_their_cost_would_dominate(tmp_path, monkeypatch
     folder = tmp_path / "backup"
     writes = []
     original = _backup._write_npz
-    monkeypatch.setattr(_backup, "_write_npz", lambda *a: (writes.append(a[1]), original(*a)))
+    monkeypatch.setattr(
+        _backup, "_write_npz", lambda *a: (writes.append(a[1]), original(*a))
+    )
     kt.fine_tune(_model(), x, y, backup_dir=str(folder), **SETTINGS)
     assert writes == ["arrays-1.npz", "best-1.npz"]
 

@@ -24,12 +24,25 @@ def test_cached_stages_equal_training_the_whole_model_on_the_same_views():
     for cache in (True, False):
         model = _model()
         results[cache] = kt.fine_tune(
-            model, x, y, cache=cache, head_epochs=2, epochs_per_stage=2, stages=[2, 3],
-            batch_size=8, seed=3, verbose=0,
+            model,
+            x,
+            y,
+            cache=cache,
+            head_epochs=2,
+            epochs_per_stage=2,
+            stages=[2, 3],
+            batch_size=8,
+            seed=3,
+            verbose=0,
         )
     cached, plain = results[True].model, results[False].model
     assert [r["phase"] for r in results[True].history] == [
-        "head", "head", "stage 1", "stage 1", "stage 2", "stage 2"
+        "head",
+        "head",
+        "stage 1",
+        "stage 1",
+        "stage 2",
+        "stage 2",
     ]
     moved = [
         np.abs(np.asarray(a) - np.asarray(b)).max()
@@ -70,7 +83,9 @@ def test_auto_class_weight_and_the_kept_epoch(imbalanced):
     report = result.report
     if imbalanced:
         counts = np.bincount(y[fine_tuning._stratified_split(y, 0.2, 0)[0]])
-        expected = softened_class_weight(y[fine_tuning._stratified_split(y, 0.2, 0)[0]], 3)
+        expected = softened_class_weight(
+            y[fine_tuning._stratified_split(y, 0.2, 0)[0]], 3
+        )
         assert report["class_weight"] == pytest.approx(expected)
         assert report["class_counts"] == counts.tolist()
     else:
@@ -92,7 +107,8 @@ def test_stages_auto_takes_the_deepest_cut_of_each_resolution():
     # c3 works at 4x4, c2 takes 8x8 input: one cut per resolution, deepest first
     assert [s["cut"] for s in result.report["stages"]] == ["c3", "c2"]
     assert [s["trained_groups"] for s in result.report["stages"]] == [
-        ["head", "c3"], ["head", "c3", "c2"]
+        ["head", "c3"],
+        ["head", "c3", "c2"],
     ]
 
 
@@ -100,12 +116,24 @@ def test_stages_auto_takes_the_deepest_cut_of_each_resolution():
     "kwargs,match",
     [
         ({"y": np.arange(48) % 4}, r"`y` must hold integer class indices in \[0, 3\)"),
-        ({"validation_split": 1.0}, r"`validation_split` must be a fraction.*Received: validation_split=1.0"),
-        ({"views": "rotations"}, r"`views` must be one of.*Received: views='rotations'"),
+        (
+            {"validation_split": 1.0},
+            r"`validation_split` must be a fraction.*Received: validation_split=1.0",
+        ),
+        (
+            {"views": "rotations"},
+            r"`views` must be one of.*Received: views='rotations'",
+        ),
         ({"stages": [7]}, r"`stages` must name group counts.*Possible: \[2, 3\]"),
-        ({"class_weight": "inverse"}, r"`class_weight` must be.*Received: class_weight='inverse'"),
+        (
+            {"class_weight": "inverse"},
+            r"`class_weight` must be.*Received: class_weight='inverse'",
+        ),
         ({"head_epochs": -1}, r"`head_epochs` must be an integer >= 0"),
-        ({"time_budget": "1h"}, r"`time_budget` must be a number of seconds.*Received: time_budget='1h'"),
+        (
+            {"time_budget": "1h"},
+            r"`time_budget` must be a number of seconds.*Received: time_budget='1h'",
+        ),
     ],
 )
 def test_errors_name_the_argument(kwargs, match):
@@ -176,7 +204,10 @@ def test_time_budget_stops_before_an_epoch_that_would_overrun(monkeypatch):
     )
     # epochs end at 10, 20, 30; a fourth would end at 40 > 35: not started
     assert [row["phase"] for row in result.history] == ["head"] * 3
-    assert result.report["stopped_by_time_budget"] is True and result.report["stages"] == []
+    assert (
+        result.report["stopped_by_time_budget"] is True
+        and result.report["stages"] == []
+    )
 
 
 def test_every_class_with_two_samples_gets_one_validation_sample():

@@ -14,10 +14,15 @@ def _build():
     return model
 
 
-@pytest.mark.parametrize("slow,fast", [("float32", "mixed_bfloat16"), ("mixed_bfloat16", "float32")])
+@pytest.mark.parametrize(
+    "slow,fast", [("float32", "mixed_bfloat16"), ("mixed_bfloat16", "float32")]
+)
 def test_autotune_picks_the_candidate_the_clock_says_is_faster(slow, fast):
     jit = keras.backend.backend() == "jax"
-    candidates = [PrecisionChoice("float32", jit, 1), PrecisionChoice("mixed_bfloat16", jit, 1)]
+    candidates = [
+        PrecisionChoice("float32", jit, 1),
+        PrecisionChoice("mixed_bfloat16", jit, 1),
+    ]
     x = np.ones((32, 8), "float32")
     y = np.ones((32, 1), "float32")
     clock = PolicyClock({slow: 2.0, fast: 0.5})
@@ -46,11 +51,17 @@ def test_uncompiled_builder_uses_compile_kwargs_and_dict_candidates():
         x,
         y,
         compile_kwargs={"optimizer": keras.optimizers.SGD(0.1), "loss": "mse"},
-        candidates=[{"policy": "float32", "jit_compile": True, "steps_per_execution": spe}],
+        candidates=[
+            {"policy": "float32", "jit_compile": True, "steps_per_execution": spe}
+        ],
         batch_size=8,
         steps=3,
     )
-    assert (best.policy, best.steps_per_execution, best.jit_compile) == ("float32", spe, True)
+    assert (best.policy, best.steps_per_execution, best.jit_compile) == (
+        "float32",
+        spe,
+        True,
+    )
     assert table[0]["effective_jit_compile"] is True
 
 

@@ -8,7 +8,12 @@ from keras_transfer.throughput import effective_settings, select_precision
 
 def _model(*front, out_dtype=None):
     return keras.Sequential(
-        [keras.Input((16, 16, 3)), *front, keras.layers.Flatten(), keras.layers.Dense(1, dtype=out_dtype)]
+        [
+            keras.Input((16, 16, 3)),
+            *front,
+            keras.layers.Flatten(),
+            keras.layers.Dense(1, dtype=out_dtype),
+        ]
     )
 
 

@@ -71,7 +71,11 @@ def test_auto_on_an_ampere_gpu_is_bfloat16_with_xla(monkeypatch):
 @pytest.mark.parametrize("jit", [True, False])
 def test_explicit_choice(policy, jit):
     choice = select_precision(policy, jit_compile=jit, steps_per_execution=4)
-    assert (choice.policy, choice.jit_compile, choice.steps_per_execution) == (policy, jit, 4)
+    assert (choice.policy, choice.jit_compile, choice.steps_per_execution) == (
+        policy,
+        jit,
+        4,
+    )
     assert choice.compile_kwargs() == {"jit_compile": jit, "steps_per_execution": 4}
     assert choice.loss_scaling is (policy == "mixed_float16")
     assert "explicit" in choice.reason
@@ -97,7 +101,11 @@ def test_apply_sets_policy_and_mixed_float16_gets_loss_scaling():
     choice = select_precision("mixed_float16", jit_compile=False).apply()
     assert keras.config.dtype_policy().name == "mixed_float16"
     model = keras.Sequential(
-        [keras.Input((4,)), keras.layers.Dense(4), keras.layers.Dense(1, dtype="float32")]
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(4),
+            keras.layers.Dense(1, dtype="float32"),
+        ]
     )
     model.compile(optimizer="sgd", loss="mse", **choice.compile_kwargs())
     settings = effective_settings(model, expected=choice)
