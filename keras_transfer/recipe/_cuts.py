@@ -23,13 +23,15 @@ class Cut:
     """`lower`: model input -> activations; `upper`: activations -> model output.
 
     Both share the layer objects (hence the weights) of the model they cut.
-    `groups` is how many layer groups (top first, head included) lie above.
+    `groups` is how many layer groups (top first, head included) lie above;
+    `tensor` is the cut inside the backbone's own graph (for `lower_many`).
     """
 
     lower: keras.Model
     upper: keras.Model
     groups: int
     name: str
+    tensor: object = None
 
 
 def _top_layers(model: keras.Model) -> list:
@@ -106,8 +108,21 @@ def cuts(model: keras.Model, backbone: keras.Model, probe: np.ndarray) -> list[C
         lower = keras.Model(inputs, lower_backbone(_chain(before, inputs)))
         cut_input = keras.Input(tensor.shape[1:], dtype=tensor.dtype)
         upper = keras.Model(cut_input, _chain(after, upper_backbone(cut_input)))
-        found.append(Cut(lower, upper, count, group.name))
+        found.append(Cut(lower, upper, count, group.name, tensor))
     return found
+
+
+def lower_many(model: keras.Model, backbone: keras.Model, cuts: list) -> keras.Model:
+    """Model input -> the activations at every one of `cuts`, in one pass.
+
+    The backbone's layers below the shallowest cut run once for all of them
+    (a model of each cut's `lower` would run them once per cut).
+    """
+    before, _ = _linear_parts(model, backbone)
+    inputs = keras.Input(model.inputs[0].shape[1:], dtype=model.inputs[0].dtype)
+    inner = keras.Model(backbone.inputs, [cut.tensor for cut in cuts])
+    outputs = inner(_chain(before, inputs))
+    return keras.Model(inputs, list(outputs) if len(cuts) > 1 else [outputs])
 
 
 def head_cut(model: keras.Model, backbone: keras.Model) -> Cut:

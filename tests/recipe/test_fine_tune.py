@@ -218,3 +218,25 @@ def test_every_class_with_two_samples_gets_one_validation_sample():
     x, _ = _data(3)
     with pytest.raises(ValueError, match="at least two samples of some class"):
         kt.fine_tune(_model(), x, np.arange(3), verbose=0)
+
+
+def test_one_pass_extraction_gives_every_cut_its_own_activations(monkeypatch):
+    from keras_transfer.recipe import _cuts
+
+    model, (x, y) = _model(), _data()
+    backbone = model.get_layer("backbone")
+    found = _cuts.cuts(model, backbone, x[:2])
+    outputs = _cuts.lower_many(model, backbone, found).predict(x, verbose=0)
+    for cut, out in zip(found, outputs):
+        np.testing.assert_allclose(out, cut.lower.predict(x, verbose=0), rtol=1e-6)
+    # fine_tune extracts training views once for both stages: 4 views in one
+    # call for the head (identity only) and one for the stages
+    calls = []
+    real = fine_tuning._extract
+    monkeypatch.setattr(
+        fine_tuning, "_extract",
+        lambda lower, xs, views, *a: (calls.append((len(xs), views)), real(lower, xs, views, *a))[1],
+    )  # fmt: skip
+    kt.fine_tune(model, x, y, head_epochs=1, epochs_per_stage=1, verbose=0)
+    train, val = 39, 9
+    assert calls == [(train, "none"), (val, "none"), (train, "flips"), (val, "none")]
