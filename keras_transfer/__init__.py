@@ -36,6 +36,8 @@ _SUBPACKAGES = (
     "callbacks",
     "cli",
     "data",
+    "demo",
+    "export",
     "feature_cache",
     "layers",
     "metrics",
