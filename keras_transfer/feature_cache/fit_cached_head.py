@@ -8,7 +8,8 @@ import warnings
 import keras
 import numpy as np
 
-from keras_transfer._device import host_data_options
+from keras_transfer._device import backend_is, host_data_options
+from keras_transfer._validate import check_int
 from keras_transfer.data._numpy_batches import EpochSync, NumpyBatches
 from keras_transfer.feature_cache._extract import EXTRACTIONS, extract
 from keras_transfer.feature_cache._split_frozen import split_frozen
@@ -135,19 +136,10 @@ def fit_cached_head(
         )
     if extract_batch_size is None:
         extract_batch_size = max(batch_size, 128)
-    for name, value in (
-        ("epochs", epochs),
-        ("extract_batch_size", extract_batch_size),
-        (
-            "steps_per_execution",
-            1 if steps_per_execution is None else steps_per_execution,
-        ),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(
-                f"`{name}` must be an integer >= 1. Received: {name}={value!r}"
-            )
-    if keras.backend.backend() == "torch" and (steps_per_execution or 1) > 1:
+    check_int("epochs", epochs, 1)
+    check_int("extract_batch_size", extract_batch_size, 1)
+    check_int("steps_per_execution", steps_per_execution, 1, allow_none=True)
+    if backend_is("torch") and (steps_per_execution or 1) > 1:
         raise ValueError(  # before the extraction, which Keras's own check would follow
             "`steps_per_execution` must be 1 on the torch backend (Keras runs one "
             "step per call there); pass None or 1. "
@@ -228,7 +220,7 @@ def _divisor_at_most(steps: int, limit: int) -> int:
 
 def _default_steps_per_execution(model: keras.Model) -> int:
     """32 head steps per call, or 1 where Keras runs one (see the docstring)."""
-    if keras.backend.backend() == "torch":
+    if backend_is("torch"):
         return 1
     # Under a tf.distribute strategy with several replicas (MirroredStrategy
     # over 2 CPUs), Keras 3.15's multi-step function failed with "You must

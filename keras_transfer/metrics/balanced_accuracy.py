@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_transfer._validate import check_int
+
 
 @keras.saving.register_keras_serializable(package="keras_transfer")
 class BalancedAccuracy(keras.metrics.Metric):
@@ -45,15 +47,7 @@ class BalancedAccuracy(keras.metrics.Metric):
         dtype: object = None,
     ) -> None:
         super().__init__(name=name, dtype=dtype)
-        if (
-            isinstance(num_classes, bool)
-            or not isinstance(num_classes, int)
-            or num_classes < 2
-        ):
-            raise ValueError(
-                "`num_classes` must be an integer >= 2 (the model's output units). "
-                f"Received: num_classes={num_classes!r}"
-            )
+        check_int("num_classes", num_classes, 2, hint="the model's output units")
         self.num_classes = num_classes
         self.sparse = bool(sparse)
         self.correct = self.add_variable((num_classes,), "zeros", name="correct")
