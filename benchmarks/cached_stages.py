@@ -69,7 +69,9 @@ def main() -> None:
             layer.name for g in groups[: cut.groups] for layer in g.layers
         }
         share = sum(v for k, v in macs.items() if k in above) / total
-        features = cut.lower.predict(x, batch_size=64, verbose=0)
+        (features,) = _cuts.lower_many(model, base, [cut]).predict(
+            x, batch_size=64, verbose=0
+        )
         timings = {"cached": [], "uncached": []}
         for trainable, inputs_ in ((cut.upper, features), (model, x)):
             trainable.compile(

@@ -24,10 +24,12 @@ class Cut:
 
     Both share the layer objects (hence the weights) of the model they cut.
     `groups` is how many layer groups (top first, head included) lie above;
-    `tensor` is the cut inside the backbone's own graph (for `lower_many`).
+    `tensor` is the cut inside the backbone's own graph. Cuts inside the
+    backbone have no `lower` of their own (`None`): `lower_many` builds one
+    model for the cuts a run uses, so the layers below run once for all.
     """
 
-    lower: keras.Model
+    lower: keras.Model | None
     upper: keras.Model
     groups: int
     name: str
@@ -104,11 +106,9 @@ def cuts(model: keras.Model, backbone: keras.Model, probe: np.ndarray) -> list[C
             continue
         if _layer_ids(upper_backbone) != {i for i in above if i in inner}:
             continue
-        lower_backbone = keras.Model(backbone.inputs, tensor)
-        lower = keras.Model(inputs, lower_backbone(_chain(before, inputs)))
         cut_input = keras.Input(tensor.shape[1:], dtype=tensor.dtype)
         upper = keras.Model(cut_input, _chain(after, upper_backbone(cut_input)))
-        found.append(Cut(lower, upper, count, group.name, tensor))
+        found.append(Cut(None, upper, count, group.name, tensor))
     return found
 
 

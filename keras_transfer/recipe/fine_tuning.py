@@ -167,7 +167,7 @@ def _plan(cuts: list, stages: object) -> list:
         return [by_groups[s] for s in stages]
     levels: dict[int, object] = {}
     for cut in cuts:  # shallowest first: the last one of a level is its deepest
-        size = cut.lower.outputs[0].shape[1]
+        size = cut.tensor.shape[1]
         levels[size if size is not None else 0] = cut
     ordered = [levels[size] for size in sorted(levels)]
     return ordered[:2]

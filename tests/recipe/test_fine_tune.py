@@ -227,8 +227,14 @@ def test_one_pass_extraction_gives_every_cut_its_own_activations(monkeypatch):
     backbone = model.get_layer("backbone")
     found = _cuts.cuts(model, backbone, x[:2])
     outputs = _cuts.lower_many(model, backbone, found).predict(x, verbose=0)
+    expected = model.predict(x, verbose=0)
     for cut, out in zip(found, outputs):
-        np.testing.assert_allclose(out, cut.lower.predict(x, verbose=0), rtol=1e-6)
+        (alone,) = _cuts.lower_many(model, backbone, [cut]).predict(x, verbose=0)
+        np.testing.assert_allclose(out, alone, rtol=1e-6)
+        # the part above the cut turns them into the model's own outputs
+        np.testing.assert_allclose(
+            cut.upper.predict(out, verbose=0), expected, rtol=1e-5
+        )
     # fine_tune extracts training views once for both stages: 4 views in one
     # call for the head (identity only) and one for the stages
     calls = []
